@@ -1,0 +1,1 @@
+"""Generated code of the torpor wire contract. Do not edit: `make proto`."""

@@ -1,0 +1,1 @@
+"""torporctl: the operators' gRPC command-line client."""
