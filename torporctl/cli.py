@@ -1,0 +1,136 @@
+"""`torporctl`: the operator's terminal view of the fleet, over the AdminService.
+
+Exit codes: 0 done, 1 the control plane refused (message printed), 2 usage,
+3 the control plane cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from torpor.ctl import output
+from torpor.ctl.client import EXIT_OK, EXIT_USAGE, AdminClient, CtlError, Target
+from torpor.proto.v1 import admin_pb2
+
+DEFAULT_SERVER = "127.0.0.1:8767"
+STATE_FILTERS = {
+    "connected": admin_pb2.HOST_STATE_CONNECTED,
+    "disconnected": admin_pb2.HOST_STATE_DISCONNECTED,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torporctl", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("TORPOR_SERVER", DEFAULT_SERVER),
+        help="control plane gRPC address (env TORPOR_SERVER; default %(default)s)",
+    )
+    parser.add_argument(
+        "--token", default=None, help="admin token (env TORPOR_ADMIN_TOKEN, or --token-file)"
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="file holding the admin token (env TORPOR_ADMIN_TOKEN_FILE)",
+    )
+    parser.add_argument("--output", "-o", choices=("table", "json"), default="table")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    hosts = commands.add_parser("hosts", help="list hosts with state and latest telemetry")
+    hosts.add_argument("--state", choices=sorted(STATE_FILTERS))
+    host = commands.add_parser("host", help="show one host")
+    host.add_argument("host_id")
+    ping = commands.add_parser("ping", help="send a ping command to a host's agent")
+    ping.add_argument("host_id")
+    watch = commands.add_parser("watch", help="stream fleet events until Ctrl-C")
+    watch.add_argument("--host", default="", help="only this host's events")
+    watch.add_argument(
+        "--after",
+        type=int,
+        default=0,
+        help="first replay the stored events after this sequence number",
+    )
+    return parser
+
+
+def resolve_token(args: argparse.Namespace) -> str:
+    """--token, then --token-file, then TORPOR_ADMIN_TOKEN, then TORPOR_ADMIN_TOKEN_FILE."""
+    if args.token:
+        return str(args.token)
+    token_file = args.token_file or os.environ.get("TORPOR_ADMIN_TOKEN_FILE")
+    if token_file:
+        try:
+            return Path(token_file).read_text().strip()
+        except OSError as error:
+            raise CtlError(f"cannot read the admin token file: {error}", EXIT_USAGE) from None
+    token = os.environ.get("TORPOR_ADMIN_TOKEN", "")
+    if not token:
+        raise CtlError(
+            "no admin token: create one on the server with "
+            "`torpor-controlplane admin-tokens create NAME`, then set TORPOR_ADMIN_TOKEN",
+            EXIT_USAGE,
+        )
+    return token
+
+
+def cmd_hosts(client: AdminClient, args: argparse.Namespace) -> str:
+    hosts = client.list_hosts(STATE_FILTERS.get(args.state or "", 0))
+    if args.output == "json":
+        return output.as_json(hosts)
+    return output.hosts_table(hosts) if hosts else "no hosts yet: start an agent with a join token"
+
+
+def cmd_host(client: AdminClient, args: argparse.Namespace) -> str:
+    host = client.get_host(args.host_id)
+    return output.as_json(host) if args.output == "json" else output.host_details(host)
+
+
+def cmd_ping(client: AdminClient, args: argparse.Namespace) -> str:
+    reply = client.ping_host(args.host_id, timeout_ms=int(args.timeout * 1000))
+    if args.output == "json":
+        return output.as_json(reply)
+    return f"{args.host_id}: pong in {reply.round_trip_ms} ms"
+
+
+def cmd_watch(client: AdminClient, args: argparse.Namespace) -> str:
+    for event in client.watch_events(args.after, args.host):
+        print(
+            output.as_json(event) if args.output == "json" else output.event_line(event), flush=True
+        )
+    return ""
+
+
+COMMANDS: dict[str, Callable[[AdminClient, argparse.Namespace], str]] = {
+    "hosts": cmd_hosts,
+    "host": cmd_host,
+    "ping": cmd_ping,
+    "watch": cmd_watch,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        client = AdminClient(Target(args.server, resolve_token(args), args.timeout))
+        try:
+            text = COMMANDS[args.command](client, args)
+        finally:
+            client.close()
+    except CtlError as error:
+        print(f"torporctl: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return EXIT_OK
+    if text:
+        print(text)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The admin gRPC connection: credentials on every call, failures turned into exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import grpc
+
+from torpor.proto.v1 import admin_pb2, admin_pb2_grpc, common_pb2
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+# Status codes that mean "no answer from a control plane", as opposed to a refusal.
+Response = TypeVar("Response")
+
+_UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class CtlError(Exception):
+    """One line for the operator, and the exit code that goes with it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the control plane's gRPC port is and how to prove who we are."""
+
+    address: str
+    token: str
+    timeout_s: float
+
+
+def explain(error: grpc.RpcError, address: str) -> CtlError:
+    """Turns a failed call into the line an operator can act on."""
+    call = cast(grpc.Call, error)  # every RpcError grpc raises is also a Call
+    code = call.code()
+    details = call.details() or code.name
+    if code in _UNREACHABLE:
+        return CtlError(
+            f"cannot reach the control plane at {address} ({details}): "
+            "is `torpor-controlplane serve` running there? set --server or TORPOR_SERVER",
+            EXIT_UNREACHABLE,
+        )
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return CtlError(
+            f"the control plane refused the admin token ({details}): create one on the server "
+            "with `torpor-controlplane admin-tokens create NAME` and set TORPOR_ADMIN_TOKEN",
+            EXIT_REFUSED,
+        )
+    return CtlError(f"{code.name.lower().replace('_', ' ')}: {details}", EXIT_REFUSED)
+
+
+class AdminClient:
+    """Thin typed wrapper over the AdminService stub; every call carries the token."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._channel = grpc.insecure_channel(target.address)
+        self._stub = admin_pb2_grpc.AdminServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {target.token}"),)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def list_hosts(self, state: int = 0) -> list[admin_pb2.Host]:
+        request = admin_pb2.ListHostsRequest(state=state)  # type: ignore[arg-type]
+        return list(self._call(self._stub.ListHosts, request).hosts)
+
+    def get_host(self, host_id: str) -> admin_pb2.Host:
+        return self._call(self._stub.GetHost, admin_pb2.GetHostRequest(id=host_id))
+
+    def ping_host(self, host_id: str, timeout_ms: int) -> admin_pb2.PingHostResponse:
+        request = admin_pb2.PingHostRequest(host_id=host_id, timeout_ms=timeout_ms)
+        return self._call(self._stub.PingHost, request, extra_s=timeout_ms / 1000)
+
+    def watch_events(self, after_seq: int, host_id: str) -> Iterator[common_pb2.Event]:
+        """Yields events until the caller stops iterating or the server ends the stream."""
+        request = admin_pb2.WatchEventsRequest(after_id=after_seq, host_id=host_id)
+        stream: Any = self._stub.WatchEvents(request, metadata=self._metadata)
+        try:
+            yield from stream
+        except grpc.RpcError as error:
+            if cast(grpc.Call, error).code() != grpc.StatusCode.CANCELLED:
+                raise explain(error, self._target.address) from None
+        finally:
+            stream.cancel()
+
+    def _call(
+        self, method: Callable[..., Response], request: Any, extra_s: float = 0.0
+    ) -> Response:
+        try:
+            return method(
+                request,
+                metadata=self._metadata,
+                timeout=self._target.timeout_s + extra_s,
+                wait_for_ready=False,
+            )
+        except grpc.RpcError as error:
+            raise explain(error, self._target.address) from None
