@@ -1,0 +1,1 @@
+"""`make demo`: the product on embedded defaults, narrated in the terminal."""
