@@ -1,1 +1,5 @@
-"""The torpor agent: a daemon on every GPU host (telemetry, idle detection, snapshots, the control-plane stream)."""
+"""The torpor agent: a daemon on every GPU host.
+
+It holds the control-plane stream and reports telemetry; idle detection and snapshots
+arrive in later issues.
+"""

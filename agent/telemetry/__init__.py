@@ -1,0 +1,1 @@
+"""Measurements the agent reports: host load via psutil (the NVML GPU probe comes later)."""
