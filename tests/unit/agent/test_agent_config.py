@@ -40,6 +40,12 @@ def test_valid_file_with_defaults(tmp_path: Path) -> None:
     assert (config.log.level, config.log.format) == ("info", "text")
 
 
+def test_the_documented_example_config_is_valid() -> None:
+    example = Path(__file__).parents[3] / "packaging" / "agent.example.toml"
+    config = load_config(example)
+    assert config.control_plane.address == "127.0.0.1:8767"
+
+
 def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
     path = write(
         tmp_path,

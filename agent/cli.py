@@ -1,0 +1,48 @@
+"""`torpor-agent`: the console script systemd starts (`torpor-agent run --config …`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from torpor.common.version import torpor_version
+
+from . import daemon
+from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .errors import EX_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torpor-agent", description="The torpor agent, run on every GPU host."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the agent until SIGTERM")
+    run.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        help=f"the agent's TOML config (default {DEFAULT_CONFIG_PATH})",
+    )
+    commands.add_parser("version", help="print the agent's version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 after a clean stop, 78 (EX_CONFIG) for anything the operator must fix."""
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(f"torpor-agent {torpor_version()}")  # the command's output
+        return 0
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
+        return EX_CONFIG
+    return daemon.run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The agent process: state directory, systemd notifications, signals and the stream.
+
+READY=1 is sent once the config is valid and the state directory usable, not when the
+control plane answers: a control plane that is down must not make systemd restart every
+agent (docs/design.md, "The stream protocol").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from .config import AgentConfig
+from .connection import Connection
+from .errors import EX_CONFIG, PermanentError
+from .identity import CredentialStore
+from .logs import configure_logging
+from .notify import SystemdNotifier
+from .stream import HostFacts
+from .telemetry.host import HostProbe, boot_time, os_description
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def run(config: AgentConfig) -> int:
+    """Runs the agent until SIGTERM/SIGINT (0) or a permanent error (78, one line logged)."""
+    configure_logging(config.log)
+    notifier = SystemdNotifier()
+    try:
+        asyncio.run(_serve(config, notifier))
+    except PermanentError as error:
+        log.error("%s", error)  # expected: one line, no traceback
+        notifier.status(f"stopped: {error}")
+        notifier.stopping()
+        return EX_CONFIG
+    return 0
+
+
+async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
+    store = CredentialStore(config.state_dir())
+    store.prepare()
+    connection = Connection(
+        config.control_plane,
+        store,
+        _host_facts(config),
+        HostProbe(config.telemetry.disk_path),
+        on_state=notifier.status,
+    )
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, _stop, connection, signum)
+    notifier.ready()
+    log.info("agent %s started, state in %s", config.agent.name, store.state_dir)
+    watchdog = asyncio.create_task(_watchdog(notifier))
+    try:
+        await connection.run()
+    finally:
+        watchdog.cancel()
+    notifier.stopping()
+    log.info("agent stopped")
+
+
+def _stop(connection: Connection, signum: signal.Signals) -> None:
+    log.info("received %s, stopping", signum.name)
+    connection.stop()
+
+
+def _host_facts(config: AgentConfig) -> HostFacts:
+    return HostFacts(
+        hostname=config.agent.name,
+        labels=dict(config.agent.labels),
+        booted_at=boot_time(),
+        os=os_description(),
+    )
+
+
+async def _watchdog(notifier: SystemdNotifier) -> None:
+    """WATCHDOG=1 from the event loop itself, so a stuck loop misses it and gets restarted."""
+    interval_s = notifier.watchdog_interval_s()
+    if interval_s is None:
+        return
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval_s)
