@@ -84,7 +84,7 @@ class ControlPlaneSection(_Section):
 
     address: str
     """`host:port` of the control plane's gRPC listener."""
-    join_token: str | None = Field(default=None, min_length=1)
+    join_token: str | None = Field(default=None, min_length=1, repr=False)
     """A one-time `tjt_…` token; only used while no credential is stored."""
     join_token_file: Annotated[TokenFile, PlainValidator(_read_token_file)] | None = None
     """A file holding the join token instead (read at load)."""

@@ -86,6 +86,10 @@ class Session:
         if welcome is None:
             return True
         self._adopt(welcome.heartbeat)
+        return await self._converse()
+
+    async def _converse(self) -> bool:
+        """Telemetry and answers side by side until the stream ends or the agent stops."""
         receiver = asyncio.create_task(self._receive())
         heartbeat = asyncio.create_task(self._heartbeat())
         stop = asyncio.create_task(self._deps.stopping.wait())
@@ -94,8 +98,7 @@ class Session:
                 {receiver, heartbeat, stop}, return_when=asyncio.FIRST_COMPLETED
             )
             if stop in done:
-                heartbeat.cancel()
-                await self._close(receiver)
+                await self._close(receiver, heartbeat)
                 return True
             if heartbeat in done and not isinstance(heartbeat.exception(), _STREAM_ERRORS):
                 heartbeat.result()  # a bug in the agent, not a stream failure: let it show
@@ -190,12 +193,16 @@ class Session:
         else:  # a second Welcome, or a payload newer than this agent
             log.debug("ignoring control message %s", kind)
 
-    async def _close(self, receiver: asyncio.Task[None]) -> None:
+    async def _close(self, receiver: asyncio.Task[None], heartbeat: asyncio.Task[None]) -> None:
         """Says goodbye, half-closes, and gives the server a moment to end the stream."""
         try:
             async with asyncio.timeout(STOP_GRACE_S):
-                await self._send(agent_pb2.AgentMessage(event=self._stopping_event()))
-                await self._call.done_writing()
+                async with self._write_lock:
+                    # Cancelled only while we hold the lock: a write cut in half would
+                    # cancel the whole call and lose the goodbye.
+                    heartbeat.cancel()
+                    await self._write(agent_pb2.AgentMessage(event=self._stopping_event()))
+                    await self._call.done_writing()
                 await asyncio.wait({receiver})
         except (TimeoutError, *_STREAM_ERRORS) as error:
             log.debug("stream did not end cleanly while stopping: %s", error)
@@ -214,6 +221,10 @@ class Session:
 
     async def _send(self, message: agent_pb2.AgentMessage) -> None:
         async with self._write_lock:
-            self._seq += 1
-            message.seq = self._seq
-            await self._call.write(message)
+            await self._write(message)
+
+    async def _write(self, message: agent_pb2.AgentMessage) -> None:
+        """Numbers and writes one message; the caller holds the write lock."""
+        self._seq += 1
+        message.seq = self._seq
+        await self._call.write(message)

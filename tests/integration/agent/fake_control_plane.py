@@ -20,7 +20,7 @@ CREDENTIAL = "thc_h-0001.secret"
 # The server side of the keepalive contract (design.md point 9): pings every 5 s are fine.
 SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5000),
     ("grpc.http2.max_ping_strikes", 0),
 ]
 

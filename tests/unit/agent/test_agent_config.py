@@ -33,6 +33,7 @@ def test_valid_file_with_defaults(tmp_path: Path) -> None:
     assert config.agent.name == "gpu-7"
     assert config.agent.labels == {"zone": "rack-4"}
     assert config.control_plane.token() == "tjt_abc"
+    assert "tjt_abc" not in repr(config)
     assert config.control_plane.reconnect_initial_s == 0.5
     assert config.control_plane.reconnect_max_s == 15.0
     assert config.control_plane.connect_timeout_s == 10.0
