@@ -1,1 +1,1 @@
-"""The torpor control plane: HTTP API for users, gRPC for agents and operators, and the fleet state."""
+"""The torpor control plane: HTTP API, gRPC for agents and operators, and the fleet state."""

@@ -1,0 +1,51 @@
+"""The Litestar application; its lifespan runs the whole control plane (gRPC included).
+
+`litestar --app torpor.controlplane.app:create_app run` and `torpor-controlplane serve`
+both end up here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from torpor.common.version import torpor_version
+
+from .http.dependencies import provide_control_plane
+from .http.exceptions import exception_handlers
+from .http.health import HealthController
+from .http.hosts import HostController
+from .http.metrics import MetricsController, build_metrics, provide_metrics
+from .runtime import ControlPlane
+from .settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The app for `settings` (default: read from the environment)."""
+    chosen = settings if settings is not None else load_settings()
+
+    @asynccontextmanager
+    async def run_control_plane(app: Litestar) -> AsyncIterator[None]:
+        async with ControlPlane(chosen) as control_plane:
+            app.state.control_plane = control_plane
+            yield
+
+    app = Litestar(
+        route_handlers=[HealthController, HostController, MetricsController],
+        lifespan=[run_control_plane],
+        dependencies={
+            "control_plane": Provide(provide_control_plane),
+            "metrics": Provide(provide_metrics),
+        },
+        exception_handlers=exception_handlers(),
+        openapi_config=OpenAPIConfig(
+            title="torpor control plane", version=torpor_version(), path="/docs"
+        ),
+    )
+    app.state.settings = chosen
+    app.state.metrics = build_metrics()
+    return app

@@ -1,0 +1,76 @@
+"""Commands in flight: futures keyed by command id, and the ping an operator can send."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import DeadlineExceeded, FailedPrecondition, TorporError
+
+if TYPE_CHECKING:
+    from .hub import AgentHub
+    from .service import HostService
+
+from .schemas import Command, CommandResult, Ping
+
+DEFAULT_PING_TIMEOUT_S = 5.0
+
+
+class PendingCommands:
+    """Futures of sent commands, keyed by command id and owned by one host."""
+
+    def __init__(self) -> None:
+        self._futures: dict[str, tuple[str, asyncio.Future[CommandResult]]] = {}
+
+    def expect(self, host_id: str, command_id: str) -> asyncio.Future[CommandResult]:
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._futures[command_id] = (host_id, future)
+        return future
+
+    async def wait(
+        self, command_id: str, future: asyncio.Future[CommandResult], timeout_s: float
+    ) -> CommandResult:
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"no answer to command {command_id} within {timeout_s:g} s"
+            ) from None
+        finally:
+            self._futures.pop(command_id, None)
+
+    def resolve(self, host_id: str, result: CommandResult) -> None:
+        """Completes the command's future; a result from another host is ignored."""
+        owner, future = self._futures.get(result.command_id, ("", None))
+        if future is not None and owner == host_id and not future.done():
+            future.set_result(result)
+
+    def fail_host(self, host_id: str, error: TorporError) -> None:
+        for owner, future in list(self._futures.values()):
+            if owner == host_id and not future.done():
+                future.set_exception(error)
+
+    def fail_all(self, error: TorporError) -> None:
+        for _, future in list(self._futures.values()):
+            if not future.done():
+                future.set_exception(error)
+
+
+class CommandService:
+    """Operator-facing commands; HTTP and gRPC both go through here."""
+
+    def __init__(self, hosts: HostService, hub: AgentHub) -> None:
+        self._hosts = hosts
+        self._hub = hub
+
+    async def ping(self, host_id: str, timeout_s: float = DEFAULT_PING_TIMEOUT_S) -> float:
+        """Round trip in milliseconds. NotFound: unknown host; FailedPrecondition: offline."""
+        await self._hosts.get(host_id)
+        started = time.monotonic()
+        result = await self._hub.send_command(host_id, Command(Ping("ping")), timeout_s)
+        if not result.ok:
+            raise FailedPrecondition(
+                f"host {host_id} answered the ping with an error: {result.error}"
+            )
+        return (time.monotonic() - started) * 1000

@@ -1,0 +1,150 @@
+"""AgentHub: the live agent streams, their liveness deadlines, and commands in flight.
+
+Per design.md "The stream protocol": at most one stream per host (a newer one replaces
+the older), a host silent for ttl+grace is lost, and after a control-plane restart every
+host recorded as connected gets a fresh ttl+grace to come back before it is written off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from ..errors import FailedPrecondition, Unavailable
+from .commands import PendingCommands
+from .schemas import Command, CommandResult, HeartbeatPolicy, Hello, HostView
+from .service import HostService
+from .stream import AgentStream
+
+log = logging.getLogger(__name__)
+MAX_REAP_INTERVAL_S = 1.0
+
+
+class AgentHub:
+    def __init__(
+        self,
+        hosts: HostService,
+        policy: HeartbeatPolicy,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._hosts = hosts
+        self.policy = policy
+        self._clock = clock
+        self._streams: dict[str, AgentStream] = {}
+        self._awaiting: dict[str, float] = {}  # restart: host id -> reconnect deadline
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._pending = PendingCommands()
+        self._reaper: asyncio.Task[None] | None = None
+        self._accepting = True
+
+    @property
+    def stream_count(self) -> int:
+        return len(self._streams)
+
+    def is_connected(self, host_id: str) -> bool:
+        return host_id in self._streams
+
+    def _deadline(self) -> float:
+        return self._clock() + self.policy.lost_after_s
+
+    async def start(self) -> None:
+        """Gives hosts recorded as connected a fresh deadline, then starts the reaper."""
+        deadline = self._deadline()
+        self._awaiting = {host_id: deadline for host_id in await self._hosts.connected_ids()}
+        interval = min(MAX_REAP_INTERVAL_S, self.policy.lost_after_s / 4)
+        self._reaper = asyncio.create_task(self._reap_forever(interval), name="torpor-reaper")
+
+    def close_all(self) -> None:
+        """Ends every stream without marking hosts disconnected: a restart is not an outage."""
+        self._accepting = False
+        for stream in list(self._streams.values()):
+            stream.close(Unavailable("the control plane is shutting down; reconnect"))
+        self._streams.clear()
+        self._pending.fail_all(Unavailable("the control plane is shutting down"))
+
+    async def stop(self) -> None:
+        self.close_all()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+
+    async def connect(self, hello: Hello) -> tuple[AgentStream, HostView]:
+        """Registers the host's new stream (closing an older one) and records it connected."""
+        if not self._accepting:
+            raise Unavailable("the control plane is shutting down; reconnect")
+        async with self._locks[hello.host_id]:
+            older = self._streams.get(hello.host_id)
+            if older is not None:
+                older.close(Unavailable("replaced by a newer stream of the same host"))
+                self._pending.fail_host(hello.host_id, Unavailable("stream replaced"))
+            stream = AgentStream(hello.host_id, self._deadline())
+            self._streams[hello.host_id] = stream
+            self._awaiting.pop(hello.host_id, None)
+            view = await self._hosts.record_hello(hello)
+        return stream, view
+
+    def touch(self, stream: AgentStream) -> None:
+        """A message arrived: the host is alive for another ttl+grace."""
+        stream.deadline = self._deadline()
+
+    async def disconnect(self, stream: AgentStream, reason: str) -> None:
+        """The stream ended; the host is disconnected unless a newer stream replaced it."""
+        await self._remove(stream, reason, "host.disconnected")
+
+    async def _remove(self, stream: AgentStream, reason: str, kind: str) -> None:
+        async with self._locks[stream.host_id]:
+            if self._streams.get(stream.host_id) is not stream:
+                return
+            del self._streams[stream.host_id]
+            stream.close(Unavailable(reason) if kind == "host.lost" else None)
+            self._pending.fail_host(stream.host_id, Unavailable(f"host disconnected: {reason}"))
+            await self._hosts.record_disconnect(
+                stream.host_id, reason, kind, "warning" if kind == "host.lost" else "info"
+            )
+
+    async def send_command(self, host_id: str, command: Command, timeout_s: float) -> CommandResult:
+        """Sends `command` down the host's stream and waits for its result.
+
+        Raises FailedPrecondition when the host has no stream, DeadlineExceeded on timeout.
+        """
+        stream = self._streams.get(host_id)
+        if stream is None:
+            raise FailedPrecondition(f"host {host_id} is not connected", field="host_id")
+        waiting = self._pending.expect(host_id, command.id)
+        stream.send(command)
+        return await self._pending.wait(command.id, waiting, timeout_s)
+
+    def resolve(self, stream: AgentStream, result: CommandResult) -> None:
+        self._pending.resolve(stream.host_id, result)
+
+    async def _reap_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.reap_once()
+            except Exception:
+                log.exception("liveness check failed; retrying")
+
+    async def reap_once(self) -> None:
+        """Declares lost every host silent past its deadline."""
+        now = self._clock()
+        for stream in [s for s in self._streams.values() if s.deadline <= now]:
+            silence = self.policy.lost_after_s
+            await self._remove(stream, f"no message for {silence:g} s", "host.lost")
+        for host_id in [h for h, deadline in self._awaiting.items() if deadline <= now]:
+            await self._write_off(host_id)
+
+    async def _write_off(self, host_id: str) -> None:
+        async with self._locks[host_id]:
+            if self._awaiting.pop(host_id, None) is None or host_id in self._streams:
+                return
+            reason = (
+                f"did not reconnect within {self.policy.lost_after_s:g} s "
+                "of a control-plane restart"
+            )
+            await self._hosts.record_disconnect(host_id, reason, "host.lost", "warning")

@@ -1,0 +1,89 @@
+"""The fleet's plain data: what an agent says about itself, what an operator sees."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from torpor.common.timestamps import utc_now
+
+HostState = Literal["connected", "disconnected"]
+
+
+@dataclass(frozen=True)
+class HostView:
+    """A host as operators see it through HTTP and AdminService."""
+
+    id: str
+    hostname: str
+    state: HostState
+    agent_version: str
+    os: str
+    labels: dict[str, str]
+    gpus: list[dict[str, Any]]
+    joined_at: datetime
+    connected_at: datetime | None
+    disconnected_at: datetime | None
+    last_heartbeat_at: datetime | None
+    telemetry: dict[str, Any] | None
+    booted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HostPage:
+    """One page of hosts and the total that matched."""
+
+    items: list[HostView]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Hello:
+    """What an agent says first on its stream."""
+
+    host_id: str
+    hostname: str
+    agent_version: str
+    os: str
+    labels: dict[str, str] = field(default_factory=dict)
+    gpus: list[dict[str, Any]] = field(default_factory=list)
+    booted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HeartbeatPolicy:
+    """The heartbeat contract the control plane decides and sends in Welcome."""
+
+    interval_s: float
+    ttl_s: float
+    grace_s: float
+
+    @property
+    def lost_after_s(self) -> float:
+        return self.ttl_s + self.grace_s
+
+
+@dataclass(frozen=True)
+class Ping:
+    payload: str = ""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command for one agent; the agent answers with a CommandResult of the same id."""
+
+    action: Ping
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    issued_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command_id: str
+    ok: bool
+    error: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)

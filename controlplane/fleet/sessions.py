@@ -1,0 +1,72 @@
+"""AgentSessionService: the domain side of one agent's `Connect` stream.
+
+The gRPC servicer only translates wire messages into these calls, so the protocol's rules
+(who may report as whom, what counts as a heartbeat) live here, next to the services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..errors import PermissionDenied
+from ..events.bus import EventBus
+from ..events.schemas import Event
+from ..identity.host_credentials import HostCredentialService
+from .hub import AgentHub
+from .schemas import CommandResult, HeartbeatPolicy, Hello
+from .service import HostService
+from .stream import AgentStream
+
+
+class AgentSessionService:
+    def __init__(
+        self,
+        credentials: HostCredentialService,
+        hosts: HostService,
+        hub: AgentHub,
+        bus: EventBus,
+    ) -> None:
+        self._credentials = credentials
+        self._hosts = hosts
+        self._hub = hub
+        self._bus = bus
+
+    @property
+    def policy(self) -> HeartbeatPolicy:
+        return self._hub.policy
+
+    async def authenticate(self, credential: str | None) -> str:
+        """The host id behind the stream's credential (Unauthenticated otherwise)."""
+        return await self._credentials.authenticate_host(credential)
+
+    async def open(self, authenticated_host_id: str, hello: Hello) -> AgentStream:
+        """Accepts the Hello of an authenticated host; one host cannot report as another."""
+        if hello.host_id != authenticated_host_id:
+            raise PermissionDenied(
+                f"Hello names host {hello.host_id!r} but the credential is for "
+                f"{authenticated_host_id!r}",
+                field="host_id",
+            )
+        stream, _ = await self._hub.connect(hello)
+        return stream
+
+    async def telemetry(self, stream: AgentStream, telemetry: dict[str, Any]) -> None:
+        self._hub.touch(stream)
+        await self._hosts.record_telemetry(stream.host_id, telemetry)
+
+    async def event(self, stream: AgentStream, event: Event) -> None:
+        """Stores an agent's event, always under the stream's own host."""
+        self._hub.touch(stream)
+        await self._bus.publish(replace(event, host_id=stream.host_id, seq=0))
+
+    def command_result(self, stream: AgentStream, result: CommandResult) -> None:
+        self._hub.touch(stream)
+        self._hub.resolve(stream, result)
+
+    def heard_from(self, stream: AgentStream) -> None:
+        """Any other message still proves the host alive."""
+        self._hub.touch(stream)
+
+    async def close(self, stream: AgentStream, reason: str) -> None:
+        await self._hub.disconnect(stream, reason)

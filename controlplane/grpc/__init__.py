@@ -1,0 +1,1 @@
+"""The gRPC face of the control plane: AgentService for agents, AdminService for torporctl."""

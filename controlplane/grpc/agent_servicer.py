@@ -1,0 +1,90 @@
+"""AgentService: Join and the Connect stream, translated onto the domain services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from torpor.proto.v1 import agent_pb2, agent_pb2_grpc
+
+from ..errors import FailedPrecondition, TorporError, Unavailable
+from ..fleet.sessions import AgentSessionService
+from ..fleet.stream import AgentStream
+from ..identity.join_tokens import JoinTokenService
+from . import convert
+from .context import Context, abort, bearer_token, unary
+
+log = logging.getLogger(__name__)
+
+
+class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(self, join_tokens: JoinTokenService, sessions: AgentSessionService) -> None:
+        self._join_tokens = join_tokens
+        self._sessions = sessions
+
+    @unary
+    async def Join(
+        self, request: agent_pb2.JoinRequest, context: Context
+    ) -> agent_pb2.JoinResponse:
+        redemption = await self._join_tokens.redeem(
+            request.join_token, request.hostname, request.join_nonce
+        )
+        return agent_pb2.JoinResponse(
+            host_id=redemption.host_id, host_credential=redemption.credential
+        )
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
+    ) -> AsyncIterator[agent_pb2.ControlMessage]:
+        """Authenticate, expect Hello, answer Welcome; then read and write concurrently."""
+        messages = aiter(request_iterator)
+        try:
+            stream = await self._open(messages, context)
+        except TorporError as err:
+            await abort(context, err)
+        yield convert.welcome(stream.host_id, self._sessions.policy)
+        reader = asyncio.create_task(self._read(messages, stream))
+        try:
+            while (item := await stream.next_outbound()) is not None:
+                yield convert.outbound_to_proto(item)
+        finally:
+            reader.cancel()
+            await asyncio.shield(self._sessions.close(stream, "the stream ended"))
+        if stream.close_error is not None:
+            await abort(context, stream.close_error)
+
+    async def _open(
+        self, messages: AsyncIterator[agent_pb2.AgentMessage], context: Context
+    ) -> AgentStream:
+        host_id = await self._sessions.authenticate(bearer_token(context))
+        first = await anext(messages, None)
+        if first is None or first.WhichOneof("payload") != "hello":
+            raise FailedPrecondition("the first message on a stream must be Hello")
+        return await self._sessions.open(host_id, convert.hello_from_proto(first.hello))
+
+    async def _read(
+        self, messages: AsyncIterator[agent_pb2.AgentMessage], stream: AgentStream
+    ) -> None:
+        """Applies every message until the agent half-closes; then the stream ends cleanly."""
+        try:
+            async for message in messages:
+                await self._apply(message, stream)
+            stream.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stream of host %s failed", stream.host_id)
+            stream.close(Unavailable("the control plane failed to process a message; reconnect"))
+
+    async def _apply(self, message: agent_pb2.AgentMessage, stream: AgentStream) -> None:
+        kind = message.WhichOneof("payload")
+        if kind == "telemetry":
+            await self._sessions.telemetry(stream, convert.telemetry_to_dict(message.telemetry))
+        elif kind == "event":
+            await self._sessions.event(stream, convert.event_from_proto(message.event))
+        elif kind == "command_result":
+            result = convert.command_result_from_proto(message.command_result)
+            self._sessions.command_result(stream, result)
+        else:
+            self._sessions.heard_from(stream)

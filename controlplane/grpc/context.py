@@ -1,0 +1,63 @@
+"""Helpers every servicer uses: reading the bearer token, failing an RPC with a domain error."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+
+from ..errors import TorporError
+from ..identity.tokens import bearer
+from ..status_codes import grpc_status
+
+Context = grpc.aio.ServicerContext[Any, Any]
+S = TypeVar("S")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+def bearer_token(context: Context) -> str | None:
+    """The token in the call's `authorization: Bearer …` metadata, if any."""
+    for key, value in context.invocation_metadata() or ():
+        if key.lower() == "authorization" and isinstance(value, str):
+            return bearer(value)
+    return None
+
+
+async def abort(context: Context, err: TorporError) -> NoReturn:
+    """Ends the RPC with the status `status_codes` maps the error to."""
+    await context.abort(grpc_status(err), err.message)
+    raise AssertionError("unreachable: context.abort raises")  # pragma: no cover
+
+
+def unary(
+    method: Callable[[S, Req, Context], Awaitable[Resp]],
+) -> Callable[[S, Req, Context], Awaitable[Resp]]:
+    """Turns a domain error raised by a unary handler into the mapped gRPC status."""
+
+    @functools.wraps(method)
+    async def wrapper(self: S, request: Req, context: Context) -> Resp:
+        try:
+            return await method(self, request, context)
+        except TorporError as err:
+            await abort(context, err)
+
+    return wrapper
+
+
+def server_stream(
+    method: Callable[[S, Req, Context], AsyncIterator[Resp]],
+) -> Callable[[S, Req, Context], AsyncIterator[Resp]]:
+    """`unary` for handlers that stream their responses."""
+
+    @functools.wraps(method)
+    async def wrapper(self: S, request: Req, context: Context) -> AsyncIterator[Resp]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except TorporError as err:
+            await abort(context, err)
+
+    return wrapper

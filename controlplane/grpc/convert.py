@@ -1,0 +1,133 @@
+"""Translations between the wire (torpor.v1 messages) and the domain's plain data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torpor.common.timestamps import from_timestamp, to_timestamp
+from torpor.common.version import torpor_version
+from torpor.proto.v1 import admin_pb2, agent_pb2, common_pb2
+
+from ..events.schemas import Event, Severity
+from ..fleet.schemas import Command, CommandResult, HeartbeatPolicy, Hello, HostState, HostView
+from ..fleet.stream import Outbound
+from .messages import dict_to_message, message_to_dict
+
+_SEVERITY_TO_PROTO: dict[Severity, common_pb2.Severity.ValueType] = {
+    "info": common_pb2.SEVERITY_INFO,
+    "warning": common_pb2.SEVERITY_WARNING,
+    "error": common_pb2.SEVERITY_ERROR,
+}
+_STATE_TO_PROTO: dict[HostState, admin_pb2.HostState.ValueType] = {
+    "connected": admin_pb2.HOST_STATE_CONNECTED,
+    "disconnected": admin_pb2.HOST_STATE_DISCONNECTED,
+}
+
+
+def hello_from_proto(hello: agent_pb2.Hello) -> Hello:
+    return Hello(
+        host_id=hello.host_id,
+        hostname=hello.hostname,
+        agent_version=hello.agent_version,
+        os=hello.os,
+        labels=dict(hello.labels),
+        gpus=[message_to_dict(gpu) for gpu in hello.gpus],
+        booted_at=from_timestamp(hello.booted_at) if hello.HasField("booted_at") else None,
+    )
+
+
+def telemetry_to_dict(telemetry: common_pb2.Telemetry) -> dict[str, Any]:
+    return message_to_dict(telemetry)
+
+
+def event_from_proto(event: common_pb2.Event) -> Event:
+    severity: Severity = next(
+        (name for name, value in _SEVERITY_TO_PROTO.items() if value == event.severity), "info"
+    )
+    fields: dict[str, Any] = {}
+    if event.id:
+        fields["event_id"] = event.id
+    if event.HasField("at"):
+        fields["at"] = from_timestamp(event.at)
+    return Event(
+        kind=event.kind or "agent.event",
+        message=event.message,
+        host_id=event.host_id or None,
+        severity=severity,
+        attributes=dict(event.attributes),
+        **fields,
+    )
+
+
+def event_to_proto(event: Event) -> common_pb2.Event:
+    return common_pb2.Event(
+        id=event.event_id,
+        at=to_timestamp(event.at),
+        severity=_SEVERITY_TO_PROTO[event.severity],
+        kind=event.kind,
+        message=event.message,
+        host_id=event.host_id or "",
+        attributes=event.attributes,
+        seq=event.seq,
+    )
+
+
+def command_result_from_proto(result: agent_pb2.CommandResult) -> CommandResult:
+    return CommandResult(
+        command_id=result.command_id, ok=result.ok, error=result.error, outputs=dict(result.outputs)
+    )
+
+
+def policy_to_proto(policy: HeartbeatPolicy) -> agent_pb2.HeartbeatPolicy:
+    return agent_pb2.HeartbeatPolicy(
+        interval_ms=round(policy.interval_s * 1000),
+        ttl_ms=round(policy.ttl_s * 1000),
+        grace_ms=round(policy.grace_s * 1000),
+    )
+
+
+def welcome(host_id: str, policy: HeartbeatPolicy) -> agent_pb2.ControlMessage:
+    return agent_pb2.ControlMessage(
+        welcome=agent_pb2.Welcome(
+            host_id=host_id, server_version=torpor_version(), heartbeat=policy_to_proto(policy)
+        )
+    )
+
+
+def outbound_to_proto(item: Outbound) -> agent_pb2.ControlMessage:
+    if isinstance(item, HeartbeatPolicy):
+        return agent_pb2.ControlMessage(heartbeat=policy_to_proto(item))
+    return agent_pb2.ControlMessage(command=command_to_proto(item))
+
+
+def command_to_proto(command: Command) -> agent_pb2.Command:
+    return agent_pb2.Command(
+        id=command.id,
+        issued_at=to_timestamp(command.issued_at),
+        ping=agent_pb2.Ping(payload=command.action.payload),
+    )
+
+
+def state_from_proto(state: admin_pb2.HostState.ValueType) -> HostState | None:
+    return next((name for name, value in _STATE_TO_PROTO.items() if value == state), None)
+
+
+def host_to_proto(host: HostView) -> admin_pb2.Host:
+    message = admin_pb2.Host(
+        id=host.id,
+        hostname=host.hostname,
+        state=_STATE_TO_PROTO[host.state],
+        agent_version=host.agent_version,
+        os=host.os,
+        labels=host.labels,
+        joined_at=to_timestamp(host.joined_at),
+    )
+    for name in ("last_heartbeat_at", "connected_at", "disconnected_at"):
+        moment = getattr(host, name)
+        if moment is not None:
+            getattr(message, name).CopyFrom(to_timestamp(moment))
+    for gpu in host.gpus:
+        dict_to_message(gpu, message.gpus.add())
+    if host.telemetry is not None:
+        dict_to_message(host.telemetry, message.telemetry)
+    return message

@@ -1,0 +1,1 @@
+"""The Litestar HTTP API: health, hosts, metrics, OpenAPI."""

@@ -1,0 +1,1 @@
+"""Secrets and who holds them: join tokens, host credentials, admin tokens."""

@@ -1,0 +1,108 @@
+"""ControlPlane: everything one control-plane process runs, started and stopped in order.
+
+Start: database (migrations) -> services -> liveness reaper -> gRPC server.
+Stop, in reverse: end the agent streams (without marking hosts disconnected: a restart is
+not an outage), stop gRPC with a short grace, stop the reaper, dispose of the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+
+import grpc
+from sqlalchemy import text
+
+from .db.engine import one_line, redact
+from .errors import Unavailable
+from .grpc.admin_servicer import AdminServicer
+from .grpc.agent_servicer import AgentServicer
+from .grpc.server import build_server
+from .services import Services, open_services
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+GRPC_STOP_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """Live state read at scrape time."""
+
+    hosts_by_state: dict[str, int]
+    agent_streams: int
+    events_by_kind: dict[str, int]
+    event_subscribers: int
+
+
+class ControlPlane:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = AsyncExitStack()
+        self._services: Services | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self.grpc_port = 0
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the control plane is not running")
+        return self._services
+
+    async def __aenter__(self) -> ControlPlane:
+        try:
+            self._services = await self._stack.enter_async_context(open_services(self.settings))
+            await self.services.hub.start()
+            self._stack.push_async_callback(self.services.hub.stop)
+            await self._start_grpc()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        log.info("control plane running: database %s", redact(self.settings.database_url))
+        return self
+
+    async def _start_grpc(self) -> None:
+        services = self.services
+        agent = AgentServicer(services.join_tokens, services.agent_sessions)
+        admin = AdminServicer(
+            services.admin_tokens, services.hosts, services.bus, services.commands
+        )
+        server, self.grpc_port = build_server(
+            self.settings.grpc_host, self.settings.grpc_port, agent, admin
+        )
+        await server.start()
+        self._grpc = server
+        self._stack.push_async_callback(self._stop_grpc)
+
+    async def _stop_grpc(self) -> None:
+        self.services.hub.close_all()
+        if self._grpc is not None:
+            await self._grpc.stop(GRPC_STOP_GRACE_S)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+        self._services = None
+
+    async def check_database(self) -> None:
+        """Raises Unavailable when the database cannot answer `SELECT 1`."""
+        try:
+            async with self.services.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as err:
+            raise Unavailable(f"the database is not answering: {one_line(err)}") from err
+
+    async def metrics_snapshot(self) -> MetricsSnapshot:
+        services = self.services
+        return MetricsSnapshot(
+            hosts_by_state=await services.hosts.count_by_state(),
+            agent_streams=services.hub.stream_count,
+            events_by_kind=dict(services.bus.published_by_kind),
+            event_subscribers=services.bus.subscriber_count,
+        )

@@ -1,0 +1,83 @@
+"""The domain services wired together once, for the runtime, the CLI and tests alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from .db.engine import create_engine, session_factory
+from .db.migrate import upgrade_database
+from .events.bus import EventBus
+from .events.store import EventStore
+from .fleet.commands import CommandService
+from .fleet.hub import AgentHub
+from .fleet.schemas import HeartbeatPolicy
+from .fleet.service import HostService
+from .fleet.sessions import AgentSessionService
+from .identity.admin_tokens import AdminTokenService
+from .identity.host_credentials import HostCredentialService
+from .identity.join_tokens import JoinTokenService
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    events: EventStore
+    bus: EventBus
+    hosts: HostService
+    hub: AgentHub
+    join_tokens: JoinTokenService
+    admin_tokens: AdminTokenService
+    host_credentials: HostCredentialService
+    agent_sessions: AgentSessionService
+    commands: CommandService
+
+
+def policy_from(settings: Settings) -> HeartbeatPolicy:
+    return HeartbeatPolicy(
+        interval_s=settings.heartbeat_interval_s,
+        ttl_s=settings.heartbeat_ttl_s,
+        grace_s=settings.heartbeat_grace_s,
+    )
+
+
+def build_services(engine: AsyncEngine, policy: HeartbeatPolicy) -> Services:
+    """Every service over one engine; nothing is started (the hub's reaper included)."""
+    sessions = session_factory(engine)
+    events = EventStore(sessions)
+    bus = EventBus(events)
+    hosts = HostService(sessions, bus)
+    hub = AgentHub(hosts, policy)
+    credentials = HostCredentialService(sessions)
+    return Services(
+        engine=engine,
+        sessions=sessions,
+        events=events,
+        bus=bus,
+        hosts=hosts,
+        hub=hub,
+        join_tokens=JoinTokenService(sessions),
+        admin_tokens=AdminTokenService(sessions),
+        host_credentials=credentials,
+        agent_sessions=AgentSessionService(credentials, hosts, hub, bus),
+        commands=CommandService(hosts, hub),
+    )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Migrates the database, then yields services over it; disposes the engine after.
+
+    Raises DatabaseUnreachable when the database cannot be used.
+    """
+    await upgrade_database(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        yield build_services(engine, policy_from(settings))
+    finally:
+        await engine.dispose()

@@ -1,0 +1,118 @@
+"""The control plane's settings: one typed object read from `TORPOR_*` environment variables.
+
+Every invalid variable is reported at once (one line each, naming the variable), so an
+operator fixes a broken unit file in one round instead of one error per restart.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TORPOR_"
+SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+def default_state_dir() -> Path:
+    """systemd's `StateDirectory=`, else the system path for a root service, else the user's."""
+    from_systemd = os.environ.get("STATE_DIRECTORY")
+    if from_systemd:
+        # StateDirectory= may list several directories separated by colons; the first is ours.
+        return Path(from_systemd.split(":")[0])
+    if os.geteuid() == 0 and os.environ.get("INVOCATION_ID"):
+        return Path("/var/lib/torpor")
+    return Path.home() / ".local" / "share" / "torpor"
+
+
+class Settings(BaseSettings):
+    """Everything the control plane reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", use_attribute_docstrings=True, frozen=True
+    )
+
+    state_dir: Path = Field(default_factory=default_state_dir)
+    """Where the default SQLite database lives (`TORPOR_STATE_DIR`)."""
+
+    database_url: str = ""
+    """SQLAlchemy URL: `sqlite+aiosqlite:///<path>` (default `<state dir>/controlplane.db`)
+    or `postgresql+asyncpg://user@host/db`; a `?search_path=schema` query selects a schema."""
+
+    http_host: str = "127.0.0.1"
+    """Address the HTTP API binds; loopback by default because there is no TLS yet."""
+
+    http_port: int = Field(default=8766, ge=0, lt=65536)
+    """HTTP API port (0: any free port)."""
+
+    grpc_host: str = "127.0.0.1"
+    """Address the gRPC server (agents and torporctl) binds; loopback until TLS lands."""
+
+    grpc_port: int = Field(default=8767, ge=0, lt=65536)
+    """gRPC port (0: any free port)."""
+
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    """How often agents send telemetry; sent to them in Welcome."""
+
+    heartbeat_ttl_s: float = Field(default=10.0, gt=0)
+    """Silence after which a host is overdue; with the grace below it is declared lost."""
+
+    heartbeat_grace_s: float = Field(default=10.0, ge=0)
+    """Extra silence tolerated after the TTL before a host is declared lost."""
+
+    join_token_ttl_s: float = Field(default=3600.0, gt=0)
+    """Default lifetime of a join token created without `--ttl`."""
+
+    log_level: LogLevel = "info"
+    """Log level of the control plane and of uvicorn."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.startswith(SUPPORTED_DATABASE_SCHEMES):
+            schemes = ", ".join(f"{s}…" for s in SUPPORTED_DATABASE_SCHEMES)
+            raise ValueError(f"unsupported database URL; use one of {schemes}")
+        return value
+
+    @model_validator(mode="after")
+    def _default_database_url(self) -> Settings:
+        if not self.database_url:
+            url = f"sqlite+aiosqlite:///{self.state_dir / 'controlplane.db'}"
+            object.__setattr__(self, "database_url", url)
+        return self
+
+
+class SettingsError(Exception):
+    """Invalid settings; `lines` holds one line per invalid variable."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Reads the environment; raises SettingsError listing every invalid variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise SettingsError(describe_errors(err)) from None
+
+
+def describe_errors(err: ValidationError) -> list[str]:
+    """One `TORPOR_NAME: message` line per error, the way an operator set the variable."""
+    lines = []
+    for error in err.errors():
+        names = [str(part) for part in error["loc"] if isinstance(part, str)]
+        variable = f"{ENV_PREFIX}{names[0].upper()}" if names else "configuration"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{variable}: {message}")
+    return lines

@@ -1,0 +1,115 @@
+"""AgentHub: one stream per host, liveness deadlines, restart grace, commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from torpor.controlplane.errors import DeadlineExceeded, FailedPrecondition, NotFound
+from torpor.controlplane.fleet.hub import AgentHub
+from torpor.controlplane.fleet.schemas import Command, CommandResult, Hello, Ping
+from torpor.controlplane.services import Services
+
+pytestmark = pytest.mark.integration
+
+
+async def joined(services: Services) -> Hello:
+    token = await services.join_tokens.create(60)
+    host_id = (await services.join_tokens.redeem(token, "gpu", "nonce")).host_id
+    return Hello(host_id=host_id, hostname="gpu", agent_version="1", os="Linux")
+
+
+async def eventually(check: Callable[[], bool], timeout_s: float = 5) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.02)
+
+
+async def kinds(services: Services, host_id: str) -> list[str]:
+    return [e.kind for e in await services.events.after(0, host_id)]
+
+
+async def test_a_newer_stream_replaces_the_older(services: Services) -> None:
+    hello = await joined(services)
+    older, _ = await services.hub.connect(hello)
+    newer, _ = await services.hub.connect(hello)
+    assert older.closed and older.close_error is not None
+    assert "replaced" in older.close_error.message
+    await services.hub.disconnect(older, "old stream ended")  # must not unseat the newer one
+    assert services.hub.is_connected(hello.host_id) and not newer.closed
+    assert (await services.hosts.get(hello.host_id)).state == "connected"
+    await services.hub.disconnect(newer, "agent stopped")
+    assert (await services.hosts.get(hello.host_id)).state == "disconnected"
+    assert await kinds(services, hello.host_id) == [
+        "host.connected",
+        "host.connected",
+        "host.disconnected",
+    ]
+
+
+async def test_a_silent_host_is_lost_after_ttl_plus_grace(services: Services) -> None:
+    hub = services.hub
+    await hub.start()
+    hello = await joined(services)
+    stream, _ = await hub.connect(hello)
+    for _ in range(4):  # messages keep it alive past one ttl+grace (0.4 s)
+        await asyncio.sleep(0.15)
+        hub.touch(stream)
+    assert hub.is_connected(hello.host_id)
+    await eventually(lambda: stream.closed)
+    assert not hub.is_connected(hello.host_id)
+    assert (await services.hosts.get(hello.host_id)).state == "disconnected"
+    lost = (await services.events.after(0, hello.host_id))[-1]
+    assert (lost.kind, lost.severity) == ("host.lost", "warning")
+
+
+async def test_a_restart_gives_connected_hosts_time_to_come_back(services: Services) -> None:
+    back, away = await joined(services), await joined(services)
+    for hello in (back, away):
+        await services.hosts.record_hello(hello)
+    hub = AgentHub(services.hosts, services.hub.policy)  # a freshly restarted control plane
+    await hub.start()
+    try:
+        await asyncio.sleep(0.1)
+        assert (await services.hosts.get(away.host_id)).state == "connected"  # not yet
+        await hub.connect(back)
+        await eventually(lambda: not hub.is_connected(back.host_id))
+        await asyncio.sleep(0.2)  # the reaper's next pass writes off the host that never came
+        assert (await services.hosts.get(away.host_id)).state == "disconnected"
+        assert (await services.hosts.get(back.host_id)).state == "disconnected"  # silent, lost
+        assert (await kinds(services, away.host_id))[-1] == "host.lost"
+    finally:
+        await hub.stop()
+
+
+async def test_stop_ends_streams_without_marking_hosts_disconnected(services: Services) -> None:
+    hello = await joined(services)
+    stream, _ = await services.hub.connect(hello)
+    await services.hub.stop()
+    assert stream.closed
+    assert (await services.hosts.get(hello.host_id)).state == "connected"
+
+
+async def test_commands_are_answered_by_id(services: Services) -> None:
+    hello = await joined(services)
+    stream, _ = await services.hub.connect(hello)
+
+    async def agent() -> None:
+        command = await stream.next_outbound()
+        assert isinstance(command, Command)
+        services.hub.resolve(stream, CommandResult(command.id, ok=True))
+
+    answering = asyncio.create_task(agent())
+    round_trip_ms = await services.commands.ping(hello.host_id, timeout_s=5)
+    await answering
+    assert round_trip_ms >= 0
+    with pytest.raises(DeadlineExceeded):
+        await services.hub.send_command(hello.host_id, Command(Ping()), timeout_s=0.05)
+    await services.hub.disconnect(stream, "bye")
+    with pytest.raises(FailedPrecondition):
+        await services.commands.ping(hello.host_id)
+    with pytest.raises(NotFound):
+        await services.commands.ping("h-missing")

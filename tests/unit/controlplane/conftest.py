@@ -1,0 +1,3 @@
+from tests.support.controlplane import services
+
+__all__ = ["services"]
