@@ -19,6 +19,7 @@ from .db.engine import one_line, redact
 from .errors import Unavailable
 from .grpc.admin_servicer import AdminServicer
 from .grpc.agent_servicer import AgentServicer
+from .grpc.context import InFlight
 from .grpc.server import build_server
 from .services import Services, open_services
 from .settings import Settings
@@ -44,6 +45,7 @@ class ControlPlane:
         self._services: Services | None = None
         self._grpc: grpc.aio.Server | None = None
         self.grpc_port = 0
+        self._inflight = InFlight()
 
     @property
     def services(self) -> Services:
@@ -65,9 +67,9 @@ class ControlPlane:
 
     async def _start_grpc(self) -> None:
         services = self.services
-        agent = AgentServicer(services.join_tokens, services.agent_sessions)
+        agent = AgentServicer(services.join_tokens, services.agent_sessions, self._inflight)
         admin = AdminServicer(
-            services.admin_tokens, services.hosts, services.bus, services.commands
+            services.admin_tokens, services.hosts, services.bus, services.commands, self._inflight
         )
         server, self.grpc_port = build_server(
             self.settings.grpc_host, self.settings.grpc_port, agent, admin
@@ -77,9 +79,12 @@ class ControlPlane:
         self._stack.push_async_callback(self._stop_grpc)
 
     async def _stop_grpc(self) -> None:
+        """Ends streams and watches first so the grace period is not spent waiting on them."""
         self.services.hub.close_all()
+        self.services.bus.close()
         if self._grpc is not None:
             await self._grpc.stop(GRPC_STOP_GRACE_S)
+        await self._inflight.drain(GRPC_STOP_GRACE_S)
 
     async def __aexit__(
         self,

@@ -41,6 +41,7 @@ class EventBus:
         # Storing and fanning out under one lock keeps live delivery in seq order.
         self._lock = asyncio.Lock()
         self.published_by_kind: Counter[str] = Counter()
+        self._closed = False
 
     @property
     def subscriber_count(self) -> int:
@@ -67,6 +68,12 @@ class EventBus:
                 )
                 subscriber.dropped = True
                 self._subscribers.discard(subscriber)
+            subscriber.waiter.set()
+
+    def close(self) -> None:
+        """Ends every subscription (they raise Unavailable): the process is stopping."""
+        self._closed = True
+        for subscriber in self._subscribers:
             subscriber.waiter.set()
 
     async def subscribe(
@@ -102,6 +109,8 @@ class EventBus:
 
     async def _next_live(self, subscriber: _Subscriber) -> Event:
         while subscriber.queue.empty():
+            if self._closed:
+                raise Unavailable("the control plane is shutting down; watch again later")
             if subscriber.dropped:
                 raise Unavailable(
                     f"event watcher fell behind and was dropped; "

@@ -11,7 +11,7 @@ from ..fleet.commands import DEFAULT_PING_TIMEOUT_S, CommandService
 from ..fleet.service import HostService
 from ..identity.admin_tokens import AdminTokenService
 from . import convert
-from .context import Context, bearer_token, server_stream, unary
+from .context import Context, InFlight, bearer_token, server_stream, unary
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
@@ -21,7 +21,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         hosts: HostService,
         bus: EventBus,
         commands: CommandService,
+        inflight: InFlight,
     ) -> None:
+        self._inflight = inflight
         self._admin_tokens = admin_tokens
         self._hosts = hosts
         self._bus = bus
@@ -50,8 +52,9 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         """`after_id` 0 means only new events, as admin.proto says."""
         await self._authenticate(context)
         after = request.after_id if request.after_id > 0 else None
-        async for event in self._bus.subscribe(after_seq=after, host_id=request.host_id or None):
-            yield convert.event_to_proto(event)
+        with self._inflight.track():
+            async for event in self._bus.subscribe(after, request.host_id or None):
+                yield convert.event_to_proto(event)
 
     @unary
     async def PingHost(

@@ -13,15 +13,18 @@ from ..fleet.sessions import AgentSessionService
 from ..fleet.stream import AgentStream
 from ..identity.join_tokens import JoinTokenService
 from . import convert
-from .context import Context, abort, bearer_token, unary
+from .context import Context, InFlight, abort, bearer_token, unary
 
 log = logging.getLogger(__name__)
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, join_tokens: JoinTokenService, sessions: AgentSessionService) -> None:
+    def __init__(
+        self, join_tokens: JoinTokenService, sessions: AgentSessionService, inflight: InFlight
+    ) -> None:
         self._join_tokens = join_tokens
         self._sessions = sessions
+        self._inflight = inflight
 
     @unary
     async def Join(
@@ -38,9 +41,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
     ) -> AsyncIterator[agent_pb2.ControlMessage]:
         """Authenticate, expect Hello, answer Welcome; then read and write concurrently."""
-        messages = aiter(request_iterator)
+        with self._inflight.track():
+            async for message in self._connect(request_iterator, context):
+                yield message
+
+    async def _connect(
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
+    ) -> AsyncIterator[agent_pb2.ControlMessage]:
         try:
-            stream = await self._open(messages, context)
+            stream, messages = await self._open(request_iterator, context)
         except TorporError as err:
             await abort(context, err)
         yield convert.welcome(stream.host_id, self._sessions.policy)
@@ -55,13 +64,16 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             await abort(context, stream.close_error)
 
     async def _open(
-        self, messages: AsyncIterator[agent_pb2.AgentMessage], context: Context
-    ) -> AgentStream:
+        self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context
+    ) -> tuple[AgentStream, AsyncIterator[agent_pb2.AgentMessage]]:
+        """Authenticates before reading anything: a stranger's messages are never parsed."""
         host_id = await self._sessions.authenticate(bearer_token(context))
+        messages = aiter(request_iterator)
         first = await anext(messages, None)
         if first is None or first.WhichOneof("payload") != "hello":
             raise FailedPrecondition("the first message on a stream must be Hello")
-        return await self._sessions.open(host_id, convert.hello_from_proto(first.hello))
+        hello = convert.hello_from_proto(first.hello)
+        return await self._sessions.open(host_id, hello), messages
 
     async def _read(
         self, messages: AsyncIterator[agent_pb2.AgentMessage], stream: AgentStream

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -16,6 +18,30 @@ Context = grpc.aio.ServicerContext[Any, Any]
 S = TypeVar("S")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+
+
+class InFlight:
+    """The tasks running long-lived handlers, so shutdown can wait for them to unwind
+    (a handler cancelled mid-query must finish closing its session before the engine goes)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def drain(self, timeout_s: float) -> None:
+        pending = {task for task in self._tasks if not task.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
 
 
 def bearer_token(context: Context) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from ..runtime import ControlPlane
 
@@ -19,7 +20,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/api/v1/health/readiness", summary="Readiness probe: the database answers")
-    async def readiness(self, control_plane: ControlPlane) -> dict[str, str]:
+    async def readiness(self, control_plane: NamedDependency[ControlPlane]) -> dict[str, str]:
         """503 with the error body when the database cannot answer `SELECT 1`."""
         await control_plane.check_database()
         return {"status": "ok", "database": "ok"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from ..fleet.schemas import HostPage, HostState, HostView
 from ..fleet.service import MAX_PAGE_SIZE
@@ -23,15 +24,17 @@ class HostController(Controller):
     @get("/", summary="List hosts")
     async def list_hosts(
         self,
-        control_plane: ControlPlane,
+        control_plane: NamedDependency[ControlPlane],
         # `state` is a reserved Litestar parameter name, hence the alias.
-        host_state: Annotated[HostState | None, Parameter(query="state")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        host_state: Annotated[HostState | None, QueryParameter(name="state")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> HostPage:
         page = await control_plane.services.hosts.list(state=host_state, limit=limit, offset=offset)
         return HostPage(page.items, page.total, limit, offset)
 
     @get("/{host_id:str}", summary="Get one host")
-    async def get_host(self, control_plane: ControlPlane, host_id: str) -> HostView:
+    async def get_host(
+        self, control_plane: NamedDependency[ControlPlane], host_id: FromPath[str]
+    ) -> HostView:
         return await control_plane.services.hosts.get(host_id)

@@ -12,6 +12,7 @@ from typing import cast
 
 from litestar import Controller, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
@@ -73,6 +74,8 @@ async def provide_metrics(state: State) -> AppMetrics:
 
 class MetricsController(Controller):
     @get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def metrics(self, control_plane: ControlPlane, metrics: AppMetrics) -> Response[bytes]:
+    async def metrics(
+        self, control_plane: NamedDependency[ControlPlane], metrics: NamedDependency[AppMetrics]
+    ) -> Response[bytes]:
         metrics.collector.snapshot = await control_plane.metrics_snapshot()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
