@@ -1,0 +1,29 @@
+"""`make bench`: runs every benchmark and prints one table."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from bench import stream_ingest
+
+WORKDIR = Path(".bench").resolve()
+
+
+def print_table(rows: list[tuple[str, str, str]]) -> None:
+    headers = ("benchmark", "torpor", "note")
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(3)]
+    for row in [headers, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def main() -> int:
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    rows = stream_ingest.run(WORKDIR)
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
