@@ -29,7 +29,13 @@ setup(
     package_dir=FOLDER_OF_PACKAGE,
     package_data={
         "torpor.proto": ["**/*.pyi", "py.typed"],
-        "torpor.controlplane": ["py.typed", "db/migrations/script.py.mako"],
+        # Alembic reads the migrations as files: they are data, not a package.
+        "torpor.controlplane": [
+            "py.typed",
+            "db/migrations/*.py",
+            "db/migrations/script.py.mako",
+            "db/migrations/versions/*.py",
+        ],
         "torpor.agent": ["py.typed"],
         "torpor.ctl": ["py.typed"],
         "torpor.common": ["py.typed"],
