@@ -79,7 +79,10 @@ async def _tokens_create(args: argparse.Namespace, settings: Settings) -> int:
     async with open_services(settings) as services:
         token = await services.join_tokens.create(ttl_s, args.note)
     print(token)
-    _stderr(f"join token valid for {ttl_s:g} s; give it to one agent: torpor-agent join …")
+    _stderr(
+        f"join token valid for {ttl_s:g} s, for one host: set control_plane.join_token "
+        "in that host's /etc/torpor/agent.toml"
+    )
     return 0
 
 

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
-from tests.support.processes import Agent, ControlPlane, torporctl, wait_until
+from tests.support.processes import Agent, ControlPlane, free_port, torporctl, wait_until
 
 DEMO_DIR = Path(".demo").resolve()
 AGENT_NAMES = ("gpu-a100-01", "gpu-h100-01", "gpu-h100-02")
+DEFAULT_HTTP_PORT, DEFAULT_GRPC_PORT = 8766, 8767
+
+
+def port_or_any(port: int) -> int:
+    """The default port when it is free (so the README's commands work), else any free one."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
 
 
 class Narrator:
@@ -39,7 +51,12 @@ def connected_count(plane: ControlPlane, token: str) -> int:
 
 def run(narrator: Narrator) -> tuple[ControlPlane, list[Agent], str]:
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
-    plane = ControlPlane(DEMO_DIR / "controlplane", extra_env={"TORPOR_HEARTBEAT_INTERVAL_S": "2"})
+    plane = ControlPlane(
+        DEMO_DIR / "controlplane",
+        http_port=port_or_any(DEFAULT_HTTP_PORT),
+        grpc_port=port_or_any(DEFAULT_GRPC_PORT),
+        extra_env={"TORPOR_HEARTBEAT_INTERVAL_S": "2"},
+    )
     narrator.say(f"starting the control plane (SQLite in {plane.state_dir})")
     plane.start()
     narrator.say(f"control plane up: HTTP {plane.http_url}, gRPC {plane.grpc_address}")

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--after",
         type=int,
         default=0,
-        help="first replay the stored events after this sequence number",
+        help="first replay the stored events numbered above N (default 0: only new events)",
     )
     return parser
 

@@ -50,9 +50,10 @@ def explain(error: grpc.RpcError, address: str) -> CtlError:
             EXIT_UNREACHABLE,
         )
     if code == grpc.StatusCode.UNAUTHENTICATED:
+        # The server's message already says how to create a token; we add where it goes.
         return CtlError(
-            f"the control plane refused the admin token ({details}): create one on the server "
-            "with `torpor-controlplane admin-tokens create NAME` and set TORPOR_ADMIN_TOKEN",
+            f"the control plane refused the admin token: {details}; "
+            "pass it with --token or TORPOR_ADMIN_TOKEN",
             EXIT_REFUSED,
         )
     return CtlError(f"{code.name.lower().replace('_', ' ')}: {details}", EXIT_REFUSED)

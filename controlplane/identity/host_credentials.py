@@ -11,8 +11,6 @@ from ..db.models import HostRow
 from ..errors import Unauthenticated
 from . import tokens
 
-REJOIN_HINT = "remove the agent's credentials.json and join again with a new token"
-
 
 @dataclass(frozen=True)
 class IssuedCredential:
@@ -44,9 +42,9 @@ class HostCredentialService:
         """The host id the credential belongs to; Unauthenticated when it is not valid."""
         host_id = tokens.split(credential or "", tokens.HOST_CREDENTIAL_PREFIX)
         if credential is None or host_id is None:
-            raise Unauthenticated(f"missing or malformed host credential: {REJOIN_HINT}")
+            raise Unauthenticated("missing or malformed host credential")
         async with self._sessions() as session:
             row = await session.get(HostRow, host_id)
         if row is None or not tokens.matches(credential, row.credential_hash):
-            raise Unauthenticated(f"host credential not accepted: {REJOIN_HINT}")
+            raise Unauthenticated("host credential not accepted")
         return host_id

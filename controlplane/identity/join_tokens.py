@@ -15,11 +15,10 @@ from . import tokens
 from .host_credentials import apply_credential, issue_credential
 from .schemas import JoinTokenInfo, Redemption
 
-ASK_FOR_ANOTHER = "create a new one with `torpor-controlplane tokens create` and join again"
-
 
 def _refused(reason: str) -> Unauthenticated:
-    return Unauthenticated(f"{reason}: {ASK_FOR_ANOTHER}", field="join_token")
+    """The reason only: the client knows where its operator puts a new token."""
+    return Unauthenticated(reason, field="join_token")
 
 
 class JoinTokenService:

@@ -71,7 +71,7 @@ async def test_a_retried_join_gets_the_same_host(
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await join(grpc_channel, token, nonce="another")
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert "tokens create" in (refused.value.details() or "")
+    assert "already used" in (refused.value.details() or "")
 
 
 async def expect_refusal(agent: ScriptedAgent, code: grpc.StatusCode) -> str:
@@ -87,7 +87,7 @@ async def test_a_bad_credential_is_unauthenticated(
     agent = await new_agent(control_plane, grpc_channel)
     agent.credential = f"thc_{agent.host_id}.wrong"
     await agent.open()
-    assert "join again" in await expect_refusal(agent, grpc.StatusCode.UNAUTHENTICATED)
+    assert "not accepted" in await expect_refusal(agent, grpc.StatusCode.UNAUTHENTICATED)
     stub = agent_pb2_grpc.AgentServiceStub(grpc_channel)
     call = stub.Connect()  # no metadata at all
     await call.write(agent_pb2.AgentMessage(hello=agent_pb2.Hello(host_id=agent.host_id)))

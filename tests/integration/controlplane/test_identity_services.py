@@ -46,7 +46,7 @@ async def test_the_same_nonce_gets_a_fresh_credential_for_the_same_host(
 async def test_another_nonce_is_refused(services: Services) -> None:
     token = await services.join_tokens.create(3600)
     await services.join_tokens.redeem(token, "gpu-01", "nonce-a")
-    with pytest.raises(Unauthenticated, match=r"already used.*tokens create"):
+    with pytest.raises(Unauthenticated, match=r"already used"):
         await services.join_tokens.redeem(token, "gpu-02", "nonce-b")
 
 
@@ -62,14 +62,14 @@ async def test_racing_joins_create_one_host(services: Services) -> None:
 
 
 async def test_unknown_expired_and_revoked_tokens_are_refused(services: Services) -> None:
-    with pytest.raises(Unauthenticated, match=r"not recognised.*tokens create"):
+    with pytest.raises(Unauthenticated, match=r"not recognised"):
         await services.join_tokens.redeem("tjt_nope", "gpu", "n")
     expired = await services.join_tokens.create(3600)
     async with services.sessions.begin() as session:
         await session.execute(
             update(JoinTokenRow).values(expires_at=utc_now() - timedelta(seconds=1))
         )
-    with pytest.raises(Unauthenticated, match=r"expired at .*tokens create"):
+    with pytest.raises(Unauthenticated, match=r"expired at "):
         await services.join_tokens.redeem(expired, "gpu", "n")
     revoked = await services.join_tokens.create(3600)
     [_, info] = await services.join_tokens.list()
