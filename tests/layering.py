@@ -13,13 +13,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FOLDER_OF_PACKAGE = {
-    "torpor.agent": "agent",
-    "torpor.controlplane": "controlplane",
-    "torpor.ctl": "torporctl",
-    "torpor.common": "common",
-    "torpor.proto": "proto/gen",
-}
+
+
+def _folder_of_package() -> dict[str, str]:
+    """The package -> folder map, read from setup.py so it is written down once."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "FOLDER_OF_PACKAGE":
+            return dict(ast.literal_eval(node.value))
+    raise LookupError("setup.py has no FOLDER_OF_PACKAGE")
+
+
+FOLDER_OF_PACKAGE = _folder_of_package()
 MAY_IMPORT = {
     "torpor.agent": {"torpor.agent", "torpor.common", "torpor.proto"},
     "torpor.controlplane": {"torpor.controlplane", "torpor.common", "torpor.proto"},

@@ -45,6 +45,13 @@ def wait_until(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
         time.sleep(0.1)
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, sig: int, timeout_s: float) -> int:
+    """Sends `sig` and returns the exit status (negative: killed by a signal)."""
+    assert process is not None, "not started"
+    process.send_signal(sig)
+    return process.wait(timeout_s)
+
+
 @dataclass
 class ControlPlane:
     """`torpor-controlplane serve` in a subprocess, plus its admin CLI."""
@@ -101,9 +108,7 @@ class ControlPlane:
             return False
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> int:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout_s)
+        code = stop_process(self.process, sig, timeout_s)
         self.process = None
         return code
 
@@ -192,9 +197,7 @@ class Agent:
         )
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15) -> int:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout_s)
+        code = stop_process(self.process, sig, timeout_s)
         self.process = None
         return code
 
