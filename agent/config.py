@@ -25,8 +25,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from torpor.common import paths
+
 DEFAULT_CONFIG_PATH = Path("/etc/torpor/agent.toml")
-ROOT_STATE_DIR = Path("/var/lib/torpor")
 MAX_PORT = 65535
 
 
@@ -152,13 +153,8 @@ class AgentConfig(_Section):
 
 
 def default_state_dir(environ: Mapping[str, str], euid: int, home: Path) -> Path:
-    """`$STATE_DIRECTORY` (systemd), else /var/lib/torpor for root, else ~/.local/share/torpor."""
-    from_systemd = environ.get("STATE_DIRECTORY", "")
-    if from_systemd:
-        return Path(from_systemd.split(":")[0])  # systemd lists several dirs with ':'
-    if euid == 0:
-        return ROOT_STATE_DIR
-    return home / ".local" / "share" / "torpor"
+    """The agent's default: root alone means a service (see torpor.common.paths)."""
+    return paths.default_state_dir(environ, euid, home, root_needs_systemd=False)
 
 
 def load_config(path: Path) -> AgentConfig:

@@ -13,20 +13,16 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from torpor.common import paths
+
 ENV_PREFIX = "TORPOR_"
 SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
 def default_state_dir() -> Path:
-    """systemd's `StateDirectory=`, else the system path for a root service, else the user's."""
-    from_systemd = os.environ.get("STATE_DIRECTORY")
-    if from_systemd:
-        # StateDirectory= may list several directories separated by colons; the first is ours.
-        return Path(from_systemd.split(":")[0])
-    if os.geteuid() == 0 and os.environ.get("INVOCATION_ID"):
-        return Path("/var/lib/torpor")
-    return Path.home() / ".local" / "share" / "torpor"
+    """The control plane's default: /var/lib/torpor only under systemd (torpor.common.paths)."""
+    return paths.default_state_dir(os.environ, os.geteuid(), Path.home(), root_needs_systemd=True)
 
 
 class Settings(BaseSettings):
