@@ -41,6 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
         return EX_CONFIG
+    if config.control_plane is None:
+        print(
+            f"torpor-agent: {args.config}: control_plane.address is required to run the agent;"
+            ' add a [control_plane] section with address = "host:8767"',
+            file=sys.stderr,
+        )
+        return EX_CONFIG
     return daemon.run(config)
 
 

@@ -130,6 +130,52 @@ class TelemetrySection(_Section):
     """The filesystem whose usage is reported (the workspace)."""
 
 
+class S3Section(_Section):
+    """`[snapshot.s3]`: how to reach an S3-compatible store (credentials: the usual AWS chain)."""
+
+    endpoint_url: str | None = None
+    """For MinIO, Ceph, R2, …; unset: AWS's endpoint for the region."""
+    region: str | None = None
+    """The bucket's region; unset: the AWS chain's (AWS_REGION, ~/.aws/config)."""
+    max_attempts: int = Field(default=8, ge=1, le=30)
+    """Attempts per request, with exponential backoff between them."""
+    multipart_threshold_mib: int = Field(default=64, ge=5)
+    """Objects at least this large are uploaded in parts."""
+
+
+class SnapshotSection(_Section):
+    """`[snapshot]`: what to snapshot and where the repository lives."""
+
+    workspace: Path | None = None
+    """The directory snapshotted on hibernate and restored on wake."""
+    repository: str | None = None
+    """`s3://bucket/prefix`, `file:///path` or a plain directory path."""
+    compression: str = "zstd:3"
+    """`zstd[:level]` (1..19), `lz4` or `none`; chunks that do not shrink are stored raw."""
+    pack_size_mib: int = Field(default=16, ge=1, le=512)
+    """Target size of a pack object."""
+    threads: int = Field(default=0, ge=0, le=256)
+    """Worker threads for hashing, compression and I/O; 0: one per core, at least 4."""
+    exclude: list[str] = Field(default_factory=list)
+    """Glob patterns (relative to the workspace) left out of snapshots, e.g. `.cache/**`."""
+    s3: S3Section = Field(default_factory=S3Section)
+
+    @field_validator("compression")
+    @classmethod
+    def _check_compression(cls, value: str) -> str:
+        name, _, level = value.partition(":")
+        valid = (name == "zstd" and (not level or (level.isdigit() and 1 <= int(level) <= 19))) or (
+            name in ("lz4", "none") and not level
+        )
+        if not valid:
+            raise PydanticCustomError(
+                "compression",
+                "expected zstd, zstd:LEVEL (1..19), lz4 or none, got '{value}'",
+                {"value": value},
+            )
+        return value
+
+
 class LogSection(_Section):
     """`[log]`: how the agent writes to stderr (journald adds the timestamps)."""
 
@@ -141,8 +187,10 @@ class AgentConfig(_Section):
     """The whole `agent.toml`."""
 
     agent: AgentSection = Field(default_factory=AgentSection)
-    control_plane: ControlPlaneSection
+    control_plane: ControlPlaneSection | None = None
+    """Required by `torpor-agent run`; snapshot commands work without it."""
     telemetry: TelemetrySection = Field(default_factory=TelemetrySection)
+    snapshot: SnapshotSection = Field(default_factory=SnapshotSection)
     log: LogSection = Field(default_factory=LogSection)
 
     def state_dir(self) -> Path:

@@ -40,10 +40,13 @@ def run(config: AgentConfig) -> int:
 
 
 async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
+    control_plane = config.control_plane
+    if control_plane is None:  # the CLI checks first; this keeps the type honest
+        raise PermanentError("control_plane.address is required to run the agent")
     store = CredentialStore(config.state_dir())
     store.prepare()
     connection = Connection(
-        config.control_plane,
+        control_plane,
         store,
         _host_facts(config),
         HostProbe(config.telemetry.disk_path),

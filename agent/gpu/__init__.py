@@ -1,0 +1,1 @@
+"""GPU telemetry: one `GpuProbe` interface and its NVML implementation."""

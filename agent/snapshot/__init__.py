@@ -1,0 +1,1 @@
+"""Incremental, deduplicated workspace snapshots in object storage (format: docs/design.md)."""
