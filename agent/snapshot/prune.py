@@ -1,0 +1,126 @@
+"""`snapshot prune`: delete the data no snapshot references, under an exclusive lock.
+
+Order: write the new index (live packs only) → delete the old index objects → delete the
+dead packs. A crash between steps leaves extra index objects or packs no index names,
+both harmless; no step ever removes something a remaining manifest needs. Packs that are
+mostly dead are repacked: their live chunks are verified and copied into new packs first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from .codec import decompress
+from .errors import IntegrityError
+from .format import BlobRecord, Codec, IndexObject, chunk_id, index_key, pack_key
+from .pack import PackWriter, SealedPack
+from .parallel import run_all
+from .repository import Repository
+
+log = logging.getLogger(__name__)
+
+REPACK_DEAD_FRACTION = 0.3
+
+
+@dataclass
+class PruneReport:
+    packs_deleted: int = 0
+    packs_repacked: int = 0
+    packs_written: int = 0
+    bytes_freed: int = 0
+    index_objects_replaced: int = 0
+    dry_run: bool = False
+
+
+@dataclass
+class _Plan:
+    keep: IndexObject
+    repack: dict[str, list[BlobRecord]]  # pack → its live records
+    delete: list[str]
+
+
+def prune(
+    repository: Repository, *, dry_run: bool, threads: int, pack_size_bytes: int
+) -> PruneReport:
+    """The caller holds the exclusive lock."""
+    repository.load_index()
+    live = {
+        cid
+        for info in repository.snapshots()
+        for entry in info.manifest.entries
+        for _, chunks in entry.extents
+        for cid, _ in chunks
+    }
+    stored = repository.stored_packs()
+    plan = _plan(repository, live, stored)
+    report = PruneReport(dry_run=dry_run, packs_repacked=len(plan.repack))
+    doomed = plan.delete + list(plan.repack)
+    report.packs_deleted = len(doomed)
+    report.bytes_freed = sum(stored.get(p, 0) for p in doomed)
+    if dry_run or not doomed:
+        return report
+    new_index = dict(plan.keep)
+    for sealed in _repack(repository, plan.repack, threads, pack_size_bytes):
+        new_index[sealed.pack_id] = sealed.records
+        report.packs_written += 1
+    old_indexes = set(repository.index_ids)
+    new_id = repository.write_index(new_index)
+    for index_id in old_indexes - {new_id}:
+        repository.store.delete(index_key(index_id))
+        repository.forget_cached(index_key(index_id))
+        report.index_objects_replaced += 1
+    run_all(threads, lambda p: repository.store.delete(pack_key(p)), doomed, "prune")
+    return report
+
+
+def _plan(repository: Repository, live: set[bytes], stored: dict[str, int]) -> _Plan:
+    plan = _Plan({}, {}, [])
+    claimed: set[bytes] = set()
+    for pack_id, records in repository.packs.items():
+        if pack_id not in stored:
+            continue  # indexed but gone: verify reports it; nothing to delete
+        useful = [r for r in records if r.chunk_id in live and r.chunk_id not in claimed]
+        claimed.update(r.chunk_id for r in useful)
+        dead = 1 - sum(r.stored_length for r in useful) / max(
+            1, sum(r.stored_length for r in records)
+        )
+        if not useful:
+            plan.delete.append(pack_id)
+        elif dead >= REPACK_DEAD_FRACTION:
+            plan.repack[pack_id] = useful
+        else:
+            plan.keep[pack_id] = records
+    plan.delete += [p for p in stored if p not in repository.packs]  # orphans of killed runs
+    return plan
+
+
+def _repack(
+    repository: Repository, repack: dict[str, list[BlobRecord]], threads: int, pack_size: int
+) -> list[SealedPack]:
+    writer = PackWriter(pack_size)
+    sealed: list[SealedPack] = []
+    lock = threading.Lock()
+
+    def upload(pack: SealedPack | None) -> None:
+        if pack is not None:
+            repository.store.put(pack_key(pack.pack_id), pack.data)
+            with lock:
+                sealed.append(pack)
+
+    def copy(pack_id: str) -> None:
+        data = memoryview(repository.store.get(pack_key(pack_id)))
+        for r in repack[pack_id]:
+            blob = data[r.offset : r.offset + r.stored_length]
+            if chunk_id(decompress(r.codec, blob, r.raw_length)) != r.chunk_id:
+                raise IntegrityError(
+                    f"chunk {r.chunk_id.hex()[:16]} in {pack_key(pack_id)} does not match its"
+                    " hash: prune stopped before deleting anything;"
+                    " run `snapshot verify --read-data`"
+                )
+            upload(writer.add(r.chunk_id, Codec(r.codec), blob, r.raw_length))
+
+    run_all(threads, copy, list(repack), "repack")
+    upload(writer.flush())
+    return sealed
