@@ -1,0 +1,56 @@
+"""The store a repository URL names: the one place that knows the URL forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from torpor.agent.config import S3Section
+
+from .base import ObjectStore
+from .local import LocalStore
+from .memory import MemoryStore
+from .s3 import MIB, S3Store
+
+ACCEPTED_FORMS = "s3://BUCKET[/PREFIX], file:///ABSOLUTE/PATH, a directory path, or memory://NAME"
+
+
+class RepositoryURLError(ValueError):
+    """The repository URL is not one of the accepted forms; the message lists them."""
+
+
+def open_store(url: str, *, s3: S3Section | None = None) -> ObjectStore:
+    """The store for `url`; `s3` tunes S3 access (endpoint, retries, multipart).
+
+    `memory://NAME` gives a new, empty store on every call (for tests).
+
+    Raises:
+        RepositoryURLError: `url` is empty, has an unknown scheme, or lacks a bucket.
+    """
+    if not url:
+        raise RepositoryURLError(f"empty repository URL: expected {ACCEPTED_FORMS}")
+    if "://" not in url:
+        return LocalStore(Path(url).expanduser().absolute())
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        return _open_s3(url, parts.netloc, parts.path, s3 or S3Section())
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise RepositoryURLError(f"{url}: a file URL names a local path: file:///PATH")
+        return LocalStore(Path(unquote(parts.path)))
+    if parts.scheme == "memory":
+        return MemoryStore(parts.netloc + parts.path)
+    raise RepositoryURLError(f"{url}: unknown repository scheme; expected {ACCEPTED_FORMS}")
+
+
+def _open_s3(url: str, bucket: str, prefix: str, section: S3Section) -> S3Store:
+    if not bucket:
+        raise RepositoryURLError(f"{url}: no bucket; expected s3://BUCKET[/PREFIX]")
+    return S3Store(
+        bucket,
+        unquote(prefix),
+        endpoint_url=section.endpoint_url,
+        region=section.region,
+        max_attempts=section.max_attempts,
+        multipart_threshold_bytes=section.multipart_threshold_mib * MIB,
+    )
