@@ -10,8 +10,10 @@ from pathlib import Path
 from torpor.common.version import torpor_version
 
 from . import daemon
-from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from .errors import EX_CONFIG
+from .logs import configure_logging
+from .snapshot import cli as snapshot_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the agent's TOML config (default {DEFAULT_CONFIG_PATH})",
     )
     commands.add_parser("version", help="print the agent's version")
+    snapshot_cli.add_parser(commands)
     return parser
 
 
@@ -36,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(f"torpor-agent {torpor_version()}")  # the command's output
         return 0
+    if args.command == "snapshot":
+        return _snapshot(args)
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -49,6 +54,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EX_CONFIG
     return daemon.run(config)
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    """Snapshot commands work without a config file when --repository is given."""
+    path = args.config
+    if path is None and (DEFAULT_CONFIG_PATH.exists() or not args.repository):
+        path = DEFAULT_CONFIG_PATH
+    try:
+        config = load_config(path) if path is not None else AgentConfig()
+    except ConfigError as error:
+        print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
+        return EX_CONFIG
+    configure_logging(config.log)
+    return snapshot_cli.run(args, config)
 
 
 if __name__ == "__main__":

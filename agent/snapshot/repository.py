@@ -217,6 +217,11 @@ class Repository:
         self._cache_put(snapshot_key(snapshot_id), data)
         return snapshot_id
 
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """Deletes a manifest; its data stays until `prune` finds it unreferenced."""
+        self.store.delete(snapshot_key(snapshot_id))
+        self.forget_cached(snapshot_key(snapshot_id))
+
     def pin(self, snapshot_id: str) -> None:
         self.store.put(pin_key(snapshot_id), b"")
 

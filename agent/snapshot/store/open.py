@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from torpor.agent.config import S3Section
-
+from ...config import S3Section
 from .base import ObjectStore
 from .local import LocalStore
 from .memory import MemoryStore

@@ -1,0 +1,177 @@
+"""The snapshot operations as the CLI and the daemon use them, configured from agent.toml.
+
+Each function opens the store, takes the right lock, runs one operation and closes the
+store, so `torpor-agent snapshot …` on its own and the hibernate path behave the same.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import AgentConfig
+from . import locks
+from .codec import Compression
+from .create import CreateOptions, SnapshotCreator
+from .errors import SnapshotError
+from .format import Manifest
+from .progress import Progress
+from .prune import PruneReport, prune
+from .repository import Repository, SnapshotInfo
+from .restore import Restorer
+from .retention import RetentionPolicy, to_keep
+from .store.base import ObjectStore
+from .store.open import RepositoryURLError, open_store
+from .verify import VerifyReport, verify
+
+MIN_THREADS = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The `[snapshot]` section with command-line overrides applied."""
+
+    repository: str
+    workspace: Path | None
+    compression: Compression
+    pack_size_bytes: int
+    threads: int
+    excludes: list[str]
+    cache_dir: Path
+    config: AgentConfig
+
+    @classmethod
+    def from_config(
+        cls, config: AgentConfig, repository: str | None = None, workspace: Path | None = None
+    ) -> Settings:
+        section = config.snapshot
+        url = repository or section.repository
+        if not url:
+            raise SnapshotError(
+                "no repository: set [snapshot] repository in the config or pass --repository"
+            )
+        return cls(
+            repository=url,
+            workspace=workspace or section.workspace,
+            compression=Compression.parse(section.compression),
+            pack_size_bytes=section.pack_size_mib * 1024 * 1024,
+            threads=section.threads or max(MIN_THREADS, os.cpu_count() or 1),
+            excludes=list(section.exclude),
+            cache_dir=config.state_dir() / "cache",
+            config=config,
+        )
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[ObjectStore]:
+    try:
+        store = open_store(settings.repository, s3=settings.config.snapshot.s3)
+    except RepositoryURLError as error:
+        raise SnapshotError(f"[snapshot] repository: {error}") from error
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def create(
+    settings: Settings, progress: Progress, *, tags: list[str], parent: str | None, keep: bool
+) -> tuple[str, Manifest]:
+    if settings.workspace is None:
+        raise SnapshotError("no workspace: set [snapshot] workspace or pass --workspace")
+    options = CreateOptions(
+        workspace=settings.workspace.resolve(),
+        compression=settings.compression,
+        pack_size_bytes=settings.pack_size_bytes,
+        threads=settings.threads,
+        excludes=settings.excludes,
+        tags=tags,
+        parent=parent,
+    )
+    with _store(settings) as store:
+        repository = Repository.open_or_init(store, settings.cache_dir)
+        with locks.hold(store, "shared", "snapshot create"):
+            if parent is not None:
+                options.parent = repository.resolve(parent)
+            snapshot_id, manifest = SnapshotCreator(repository, options, progress).run()
+            if keep:
+                repository.pin(snapshot_id)
+    return snapshot_id, manifest
+
+
+def list_snapshots(settings: Settings) -> list[SnapshotInfo]:
+    with _store(settings) as store:
+        return Repository.open(store, settings.cache_dir).snapshots()
+
+
+def show(settings: Settings, reference: str) -> SnapshotInfo:
+    with _store(settings) as store:
+        repository = Repository.open(store, settings.cache_dir)
+        snapshots = repository.snapshots()
+        wanted = repository.resolve(reference, snapshots)
+        return next(info for info in snapshots if info.id == wanted)
+
+
+def restore(settings: Settings, reference: str, target: Path, progress: Progress) -> str:
+    with _store(settings) as store:
+        repository = Repository.open(store, settings.cache_dir)
+        snapshot_id = repository.resolve(reference)
+        manifest = repository.manifest(snapshot_id)
+        Restorer(repository, manifest, target, settings.threads).run(progress)
+    return snapshot_id
+
+
+def check(settings: Settings, *, read_data: bool, progress: Progress) -> VerifyReport:
+    with _store(settings) as store:
+        repository = Repository.open(store, settings.cache_dir)
+        return verify(repository, read_data=read_data, threads=settings.threads, progress=progress)
+
+
+def forget(
+    settings: Settings, references: list[str], policy: RetentionPolicy, *, dry_run: bool
+) -> list[str]:
+    """Deletes the manifests named or not kept by `policy`; returns their ids."""
+    with _store(settings) as store:
+        repository = Repository.open(store, settings.cache_dir)
+        snapshots = repository.snapshots()
+        doomed = {repository.resolve(ref, snapshots) for ref in references}
+        if not policy.empty:
+            kept = to_keep(snapshots, policy)
+            doomed |= {info.id for info in snapshots if info.id not in kept}
+        pinned = {info.id for info in snapshots if info.pinned} & doomed
+        if pinned and references:
+            raise SnapshotError(
+                f"snapshot {sorted(pinned)[0][:12]} is pinned (keep forever): unpin it first"
+            )
+        doomed -= pinned
+        if not dry_run:
+            with locks.hold(store, "shared", "snapshot forget"):
+                for snapshot_id in doomed:
+                    repository.delete_snapshot(snapshot_id)
+        return sorted(doomed)
+
+
+def prune_repository(settings: Settings, *, dry_run: bool, wait_s: float) -> PruneReport:
+    with _store(settings) as store:
+        repository = Repository.open(store, settings.cache_dir)
+        with locks.hold(store, "exclusive", "snapshot prune", wait_s=wait_s):
+            return prune(
+                repository,
+                dry_run=dry_run,
+                threads=settings.threads,
+                pack_size_bytes=settings.pack_size_bytes,
+            )
+
+
+def set_pin(settings: Settings, reference: str, *, pinned: bool) -> str:
+    with _store(settings) as store:
+        repository = Repository.open(store, settings.cache_dir)
+        snapshot_id = repository.resolve(reference)
+        if pinned:
+            repository.pin(snapshot_id)
+        else:
+            repository.unpin(snapshot_id)
+        return snapshot_id
