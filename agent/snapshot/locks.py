@@ -83,9 +83,12 @@ def hold(
             store.delete(key)
 
 
-def _write(store: ObjectStore, key: str, kind: str, operation: str) -> LockRecord:
+def _write(
+    store: ObjectStore, key: str, kind: str, operation: str, pid: int | None = None
+) -> LockRecord:
     now = utc_now().isoformat()
-    record = LockRecord(kind, socket.gethostname(), os.getpid(), operation, now, now)
+    holder = os.getpid() if pid is None else pid
+    record = LockRecord(kind, socket.gethostname(), holder, operation, now, now)
     store.put(key, msgspec.json.encode(record))
     return record
 
@@ -98,13 +101,27 @@ def _conflicting(store: ObjectStore, own: str, kind: str, stale_s: float) -> Loc
             other = msgspec.json.decode(store.get(info.key), type=LockRecord)
         except (ObjectNotFound, msgspec.DecodeError):
             continue  # released meanwhile, or not a lock
-        age = utc_now() - datetime.fromisoformat(other.refreshed)
-        if age > timedelta(seconds=stale_s):
+        if _stale(other, stale_s):
             log.info("ignoring stale lock %s of %s on %s", info.key, other.operation, other.host)
             continue
         if _conflicts(kind, other.kind):
             return other
     return None
+
+
+def _stale(record: LockRecord, stale_s: float) -> bool:
+    """Not refreshed for `stale_s`, or held by a process of this host that no longer exists."""
+    if utc_now() - datetime.fromisoformat(record.refreshed) > timedelta(seconds=stale_s):
+        return True
+    if record.host != socket.gethostname():
+        return False
+    try:
+        os.kill(record.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _refresh(store: ObjectStore, key: str, record: LockRecord, stop: threading.Event) -> None:
@@ -122,7 +139,7 @@ def remove_stale(store: ObjectStore, stale_s: float = STALE_AFTER_S) -> int:
     for info in store.list(LOCK_PREFIX):
         with contextlib.suppress(ObjectNotFound, msgspec.DecodeError):
             other = msgspec.json.decode(store.get(info.key), type=LockRecord)
-            if utc_now() - datetime.fromisoformat(other.refreshed) > timedelta(seconds=stale_s):
+            if _stale(other, stale_s):
                 store.delete(info.key)
                 removed += 1
     return removed

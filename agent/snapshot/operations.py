@@ -16,7 +16,7 @@ from ..config import AgentConfig
 from . import locks
 from .codec import Compression
 from .create import CreateOptions, SnapshotCreator
-from .errors import SnapshotError
+from .errors import SnapshotError, WorkspaceError
 from .format import Manifest
 from .progress import Progress
 from .prune import PruneReport, prune
@@ -28,6 +28,7 @@ from .store.open import RepositoryURLError, open_store
 from .verify import VerifyReport, verify
 
 MIN_THREADS = 4
+CREATE_LOCK_WAIT_S = 900.0  # a prune in progress is waited for: a hibernation must not fail
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ def create(
 ) -> tuple[str, Manifest]:
     if settings.workspace is None:
         raise SnapshotError("no workspace: set [snapshot] workspace or pass --workspace")
+    if not settings.workspace.is_dir():  # before anything is written to the repository
+        raise WorkspaceError(f"workspace {settings.workspace} does not exist or is not a directory")
     options = CreateOptions(
         workspace=settings.workspace.resolve(),
         compression=settings.compression,
@@ -93,7 +96,7 @@ def create(
     )
     with _store(settings) as store:
         repository = Repository.open_or_init(store, settings.cache_dir)
-        with locks.hold(store, "shared", "snapshot create"):
+        with locks.hold(store, "shared", "snapshot create", wait_s=CREATE_LOCK_WAIT_S):
             if parent is not None:
                 options.parent = repository.resolve(parent)
             snapshot_id, manifest = SnapshotCreator(repository, options, progress).run()
