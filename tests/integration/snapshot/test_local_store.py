@@ -137,3 +137,9 @@ def test_keys_that_could_escape_or_collide_are_refused(tmp_path: Path, key: str)
 
 def test_list_of_a_missing_root_is_empty(tmp_path: Path) -> None:
     assert list(LocalStore(tmp_path / "not-yet").list()) == []
+
+
+def test_list_under_a_key_that_is_a_file_is_empty(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("data", b"x")
+    assert list(store.list("data/")) == []
