@@ -129,7 +129,9 @@ class LocalStore:
         return temp
 
     def _walk(self, start: Path, prefix: str) -> Iterator[ObjectInfo]:
-        for directory, _, files in os.walk(start):
+        # os.walk ignores unreadable directories unless told: a listing that silently
+        # misses snapshots would let prune delete chunks they still reference.
+        for directory, _, files in os.walk(start, onerror=_raise_unless_missing):
             for name in files:
                 if name.startswith(TEMP_PREFIX):
                     continue
@@ -141,6 +143,12 @@ class LocalStore:
                     yield ObjectInfo(key, path.stat().st_size)
                 except FileNotFoundError:
                     continue  # deleted while we walked
+
+
+def _raise_unless_missing(error: OSError) -> None:
+    """A directory that is missing (or is a file) holds no keys; anything else is an error."""
+    if not isinstance(error, FileNotFoundError | NotADirectoryError):
+        raise error
 
 
 def _link_new(temp: Path, path: Path, key: str, where: str) -> None:

@@ -27,7 +27,7 @@ def open_store(url: str, *, s3: S3Section | None = None) -> ObjectStore:
         RepositoryURLError: `url` is empty, has an unknown scheme, or lacks a bucket.
     """
     if not url:
-        raise RepositoryURLError(f"empty repository URL: expected {ACCEPTED_FORMS}")
+        raise _refused("''", "empty repository URL")
     if "://" not in url:
         return LocalStore(Path(url).expanduser().absolute())
     parts = urlsplit(url)
@@ -35,16 +35,20 @@ def open_store(url: str, *, s3: S3Section | None = None) -> ObjectStore:
         return _open_s3(url, parts.netloc, parts.path, s3 or S3Section())
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise RepositoryURLError(f"{url}: a file URL names a local path: file:///PATH")
+            raise _refused(url, "a file URL takes no host")
         return LocalStore(Path(unquote(parts.path)))
     if parts.scheme == "memory":
         return MemoryStore(parts.netloc + parts.path)
-    raise RepositoryURLError(f"{url}: unknown repository scheme; expected {ACCEPTED_FORMS}")
+    raise _refused(url, "unknown repository scheme")
+
+
+def _refused(url: str, why: str) -> RepositoryURLError:
+    return RepositoryURLError(f"{url}: {why}; expected {ACCEPTED_FORMS}")
 
 
 def _open_s3(url: str, bucket: str, prefix: str, section: S3Section) -> S3Store:
     if not bucket:
-        raise RepositoryURLError(f"{url}: no bucket; expected s3://BUCKET[/PREFIX]")
+        raise _refused(url, "no bucket")
     return S3Store(
         bucket,
         unquote(prefix),
