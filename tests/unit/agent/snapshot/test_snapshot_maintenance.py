@@ -97,15 +97,19 @@ def test_retention_keeps_last_daily_weekly_per_host_and_pins() -> None:
 def test_prune_refuses_while_a_create_holds_the_repository(tmp_path: Path) -> None:
     store = MemoryStore()
     with locks.hold(store, "shared", "snapshot create"):
-        with pytest.raises(RepositoryBusy, match="in use by snapshot create"):
-            with locks.hold(store, "exclusive", "snapshot prune"):
-                pass
+        with (
+            pytest.raises(RepositoryBusy, match="in use by snapshot create"),
+            locks.hold(store, "exclusive", "snapshot prune"),
+        ):
+            pass
         with locks.hold(store, "shared", "another create"):
             pass  # creates share
-    with locks.hold(store, "exclusive", "snapshot prune"):
-        with pytest.raises(RepositoryBusy, match="in use by snapshot prune"):
-            with locks.hold(store, "shared", "snapshot create"):
-                pass
+    with (
+        locks.hold(store, "exclusive", "snapshot prune"),
+        pytest.raises(RepositoryBusy, match="in use by snapshot prune"),
+        locks.hold(store, "shared", "snapshot create"),
+    ):
+        pass
 
 
 def test_a_waiting_prune_proceeds_once_the_create_ends(tmp_path: Path) -> None:

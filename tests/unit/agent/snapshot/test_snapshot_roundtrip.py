@@ -71,7 +71,7 @@ def test_unchanged_files_are_not_read_again(
     tmp_path: Path, store: MemoryStore, create: Create
 ) -> None:
     source = make_tree(tmp_path / "src")
-    first_id, first = create(source)
+    first_id, _ = create(source)
     second_id, second = create(source)
     assert second.parent == first_id
     assert second.stats.bytes_read == 0 and second.stats.bytes_new == 0
