@@ -27,7 +27,7 @@ class SealedPack:
     """A finished pack, ready to upload."""
 
     pack_id: str
-    data: bytes
+    data: memoryview
     records: list[BlobRecord]
 
 
@@ -74,7 +74,7 @@ def seal(buffer: bytearray, records: list[BlobRecord]) -> SealedPack:
     table = msgspec.msgpack.encode(records)
     buffer += table
     buffer += _TRAILER.pack(len(table), PACK_MAGIC)
-    data = bytes(buffer)
+    data = memoryview(buffer)  # no copy: a pack is the largest buffer the agent holds
     return SealedPack(content_id(data), data, records)
 
 
