@@ -133,6 +133,7 @@ def memory(handle: Handle) -> RawMemory:
     if versions.chosen.get("memory", 2) == 2:
         try:
             info = pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
+            versions.chosen["memory"] = 2
             return RawMemory(int(info.total), int(info.used), int(info.reserved))
         except pynvml.NVMLError_FunctionNotFound:
             versions.chosen["memory"] = 1
