@@ -85,7 +85,7 @@ class NvmlProbe:
         try:
             gpus = self._read_all()
         except DriverGone as gone:
-            self._give_up(_unusable(gone.error), now)
+            self._give_up(gone.error, now)
             return GpuSnapshot(now, error=self._error)
         return GpuSnapshot(now, gpus, self._driver_version)
 
@@ -108,7 +108,7 @@ class NvmlProbe:
             lib.init()
             self._driver_version = lib.driver_version()
         except lib.NVMLError as error:
-            self._give_up(_unusable(error), now)
+            self._give_up(error, now)
             return False
         lib.versions.reset()
         self._initialised = True
@@ -119,11 +119,19 @@ class NvmlProbe:
         self._error = None
         return True
 
-    def _give_up(self, reason: str, now: float) -> None:
-        """Reports a new reason once (log and event); the same one again stays quiet."""
+    def _give_up(self, error: BaseException, now: float) -> None:
+        """Reports a new reason once (log and event); the same one again stays quiet.
+
+        No library at all is likely a host without GPUs, so it is a warning that says how
+        to turn GPU sampling off; a driver that is there but broken is an error.
+        """
         self.close()
+        reason = _unusable(error)
         if reason != self._error:
-            log.error("%s; GPUs count as busy until it is fixed", reason)
+            if lib.error_code(error) == lib.LIBRARY_NOT_FOUND:
+                log.warning("%s; set [gpu] enabled = false on a host without GPUs", reason)
+            else:
+                log.error("%s; GPUs count as busy until it is fixed", reason)
             self._on_event(GpuEvent("gpu.nvml", reason, Severity.ERROR))
         self._error = reason
         self._retry_at = now + self._backoff.next_delay()
