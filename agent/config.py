@@ -27,6 +27,8 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from torpor.common import paths
 
+from .gpu.settings import GpuSection
+
 DEFAULT_CONFIG_PATH = Path("/etc/torpor/agent.toml")
 MAX_PORT = 65535
 
@@ -191,6 +193,7 @@ class AgentConfig(_Section):
     """Required by `torpor-agent run`; snapshot commands work without it."""
     telemetry: TelemetrySection = Field(default_factory=TelemetrySection)
     snapshot: SnapshotSection = Field(default_factory=SnapshotSection)
+    gpu: GpuSection = Field(default_factory=GpuSection)
     log: LogSection = Field(default_factory=LogSection)
 
     def state_dir(self) -> Path:

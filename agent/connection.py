@@ -26,6 +26,7 @@ from torpor.proto.v1 import agent_pb2, agent_pb2_grpc
 from .commands import CommandDispatcher
 from .config import ControlPlaneSection
 from .errors import PermanentError
+from .gpu.monitor import GpuMonitor
 from .identity import CredentialStore, HostCredential
 from .stream import HostFacts, Session, SessionDeps, StreamFailed
 from .telemetry.host import HostProbe
@@ -70,6 +71,8 @@ class Connection:
         facts: HostFacts,
         probe: HostProbe,
         on_state: StateCallback = lambda _line: None,
+        *,
+        gpu: GpuMonitor | None = None,
     ) -> None:
         self._section = section
         self._store = store
@@ -84,6 +87,7 @@ class Connection:
             stopping=self._stopping,
             welcome_timeout_s=section.connect_timeout_s,
             on_welcome=self._welcomed,
+            gpu=gpu,
         )
 
     def stop(self) -> None:

@@ -14,6 +14,7 @@ import signal
 from .config import AgentConfig
 from .connection import Connection
 from .errors import EX_CONFIG, PermanentError
+from .gpu.stack import start_gpu_stack
 from .identity import CredentialStore
 from .logs import configure_logging
 from .notify import SystemdNotifier
@@ -45,12 +46,17 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
         raise PermanentError("control_plane.address is required to run the agent")
     store = CredentialStore(config.state_dir())
     store.prepare()
+    try:
+        gpus = start_gpu_stack(config.gpu, config.agent.name)
+    except OSError as error:
+        raise PermanentError(f"gpu.prometheus_port: cannot listen: {error}") from error
     connection = Connection(
         control_plane,
         store,
         _host_facts(config),
         HostProbe(config.telemetry.disk_path),
         on_state=notifier.status,
+        gpu=gpus.monitor if gpus is not None else None,
     )
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
@@ -62,6 +68,8 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
         await connection.run()
     finally:
         watchdog.cancel()
+        if gpus is not None:
+            gpus.stop()
     notifier.stopping()
     log.info("agent stopped")
 

@@ -22,6 +22,8 @@ from torpor.common.version import torpor_version
 from torpor.proto.v1 import agent_pb2, common_pb2
 
 from .commands import CommandDispatcher
+from .gpu import wire
+from .gpu.monitor import GpuMonitor
 from .telemetry.host import HostProbe
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class SessionDeps:
     stopping: asyncio.Event
     welcome_timeout_s: float
     on_welcome: Callable[[agent_pb2.Welcome], None]
+    gpu: GpuMonitor | None = None
 
 
 class Session:
@@ -92,20 +95,22 @@ class Session:
         """Telemetry and answers side by side until the stream ends or the agent stops."""
         receiver = asyncio.create_task(self._receive())
         heartbeat = asyncio.create_task(self._heartbeat())
+        gpu_events = asyncio.create_task(self._gpu_events())
         stop = asyncio.create_task(self._deps.stopping.wait())
         try:
             done, _ = await asyncio.wait(
-                {receiver, heartbeat, stop}, return_when=asyncio.FIRST_COMPLETED
+                {receiver, heartbeat, gpu_events, stop}, return_when=asyncio.FIRST_COMPLETED
             )
             if stop in done:
-                await self._close(receiver, heartbeat)
+                await self._close(receiver, heartbeat, gpu_events)
                 return True
-            if heartbeat in done and not isinstance(heartbeat.exception(), _STREAM_ERRORS):
-                heartbeat.result()  # a bug in the agent, not a stream failure: let it show
+            for writer in (heartbeat, gpu_events):
+                if writer in done and not isinstance(writer.exception(), _STREAM_ERRORS):
+                    writer.result()  # a bug in the agent, not a stream failure: let it show
             await receiver  # raises the call's status, or returns at the server's end
             return False
         finally:
-            for task in (receiver, heartbeat, stop):
+            for task in (receiver, heartbeat, gpu_events, stop):
                 task.cancel()
 
     def _hello(self) -> agent_pb2.Hello:
@@ -114,7 +119,7 @@ class Session:
             host_id=self._host_id,
             hostname=facts.hostname,
             agent_version=torpor_version(),
-            gpus=facts.gpus,
+            gpus=self._gpu_inventory(),
             labels=facts.labels,
             booted_at=to_timestamp(facts.booted_at),
             os=facts.os,
@@ -174,7 +179,34 @@ class Session:
             telemetry.host.CopyFrom(await asyncio.to_thread(self._deps.probe.sample))
         except (psutil.Error, OSError) as error:
             log.warning("host telemetry unavailable: %s", error)
+        if self._deps.gpu is not None:
+            wire.fill_telemetry(telemetry, *self._deps.gpu.take_telemetry())
         return telemetry
+
+    def _gpu_inventory(self) -> list[common_pb2.GpuInfo]:
+        """The GPUs of the latest poll, else what the host facts say (none before one)."""
+        latest = self._deps.gpu.latest() if self._deps.gpu is not None else None
+        if latest is None or not latest.gpus:
+            return list(self._deps.facts.gpus)
+        return [wire.gpu_info(gpu) for gpu in latest.gpus]
+
+    async def _gpu_events(self) -> None:
+        """GPU alerts (lost GPU, XID, ECC) as Events, as they happen; unsent ones wait."""
+        if self._deps.gpu is None:
+            await asyncio.Event().wait()  # nothing will come: idle until cancelled
+            return
+        pending = self._deps.gpu.events
+        while True:
+            await pending.wait()
+            events = pending.take()
+            for sent, event in enumerate(events):
+                try:
+                    await self._send(
+                        agent_pb2.AgentMessage(event=wire.event_message(event, self._host_id))
+                    )
+                except BaseException:
+                    pending.put_back(events[sent:])
+                    raise
 
     async def _receive(self) -> None:
         while True:
@@ -193,14 +225,15 @@ class Session:
         else:  # a second Welcome, or a payload newer than this agent
             log.debug("ignoring control message %s", kind)
 
-    async def _close(self, receiver: asyncio.Task[None], heartbeat: asyncio.Task[None]) -> None:
+    async def _close(self, receiver: asyncio.Task[None], *writers: asyncio.Task[None]) -> None:
         """Says goodbye, half-closes, and gives the server a moment to end the stream."""
         try:
             async with asyncio.timeout(STOP_GRACE_S):
                 async with self._write_lock:
                     # Cancelled only while we hold the lock: a write cut in half would
                     # cancel the whole call and lose the goodbye.
-                    heartbeat.cancel()
+                    for writer in writers:
+                        writer.cancel()
                     await self._write(agent_pb2.AgentMessage(event=self._stopping_event()))
                     await self._call.done_writing()
                 await asyncio.wait({receiver})

@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench import stream_ingest
+from bench import gpu_probe, stream_ingest
 
 WORKDIR = Path(".bench").resolve()
 
@@ -20,7 +20,7 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 
 def main() -> int:
     shutil.rmtree(WORKDIR, ignore_errors=True)
-    rows = stream_ingest.run(WORKDIR)
+    rows = stream_ingest.run(WORKDIR) + gpu_probe.run(WORKDIR)
     print_table(rows)
     return 0
 

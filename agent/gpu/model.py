@@ -83,6 +83,7 @@ class GpuSample:
     temperature_celsius: Reading[int]
     is_mig_device: bool = False
     parent_uuid: str | None = None  # for MIG devices
+    mig_index: int | None = None  # for MIG devices: the slot on the parent GPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,23 @@ class GpuSnapshot:
     driver_version: str | None = None
     error: str | None = None
     """Set when NVML itself is unusable (no driver, library/driver mismatch): unknown is busy."""
+
+
+class Severity(enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class GpuEvent:
+    """Something a GPU did that an operator should hear about (a lost GPU, an XID, ECC)."""
+
+    kind: str  # dotted, e.g. "gpu.lost", "gpu.xid", "gpu.ecc", "gpu.recovered", "gpu.nvml"
+    message: str  # one human-readable line
+    severity: Severity = Severity.WARNING
+    uuid: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 class GpuProbe(Protocol):

@@ -161,6 +161,26 @@ class GpuTelemetry(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class UnavailableEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     UUID_FIELD_NUMBER: _builtins.int
     UTILIZATION_PERCENT_FIELD_NUMBER: _builtins.int
     MEMORY_USED_BYTES_FIELD_NUMBER: _builtins.int
@@ -168,6 +188,17 @@ class GpuTelemetry(_message.Message):
     TEMPERATURE_CELSIUS_FIELD_NUMBER: _builtins.int
     ENERGY_MILLIJOULES_FIELD_NUMBER: _builtins.int
     PROCESS_COUNT_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    IS_MIG_FIELD_NUMBER: _builtins.int
+    PARENT_UUID_FIELD_NUMBER: _builtins.int
+    UTILIZATION_SAMPLE_COUNT_FIELD_NUMBER: _builtins.int
+    UTILIZATION_MAX_PERCENT_FIELD_NUMBER: _builtins.int
+    MEMORY_UTILIZATION_PERCENT_FIELD_NUMBER: _builtins.int
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _builtins.int
+    MEMORY_RESERVED_BYTES_FIELD_NUMBER: _builtins.int
+    PROCESSES_FIELD_NUMBER: _builtins.int
+    UNAVAILABLE_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
     utilization_percent: _builtins.float
     memory_used_bytes: _builtins.int
@@ -175,6 +206,30 @@ class GpuTelemetry(_message.Message):
     temperature_celsius: _builtins.float
     energy_millijoules: _builtins.int
     process_count: _builtins.int
+    index: _builtins.int
+    """Added with the NVML probe (docs/design.md, "GPU telemetry").
+    NVML index (the parent's, for a MIG device)
+    """
+    name: _builtins.str
+    is_mig: _builtins.bool
+    parent_uuid: _builtins.str
+    """for MIG devices: the physical GPU"""
+    utilization_sample_count: _builtins.int
+    """utilization_percent is the mean of every sample since the previous heartbeat;
+    these say how many there were and the largest.
+    """
+    utilization_max_percent: _builtins.float
+    memory_utilization_percent: _builtins.float
+    memory_total_bytes: _builtins.int
+    memory_reserved_bytes: _builtins.int
+    @_builtins.property
+    def processes(self) -> _containers.RepeatedCompositeFieldContainer[Global___GpuProcess]: ...
+    @_builtins.property
+    def unavailable(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Why a field above is unset: field name -> "not_supported" (never available
+        on this GPU/driver) or "failed: <driver's words>" (unreadable this time).
+        """
+
     def __init__(
         self,
         *,
@@ -185,33 +240,92 @@ class GpuTelemetry(_message.Message):
         temperature_celsius: _builtins.float | None = ...,
         energy_millijoules: _builtins.int | None = ...,
         process_count: _builtins.int = ...,
+        index: _builtins.int = ...,
+        name: _builtins.str = ...,
+        is_mig: _builtins.bool = ...,
+        parent_uuid: _builtins.str = ...,
+        utilization_sample_count: _builtins.int = ...,
+        utilization_max_percent: _builtins.float | None = ...,
+        memory_utilization_percent: _builtins.float | None = ...,
+        memory_total_bytes: _builtins.int | None = ...,
+        memory_reserved_bytes: _builtins.int | None = ...,
+        processes: _abc.Iterable[Global___GpuProcess] | None = ...,
+        unavailable: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_energy_millijoules", b"_energy_millijoules", "_memory_used_bytes", b"_memory_used_bytes", "_power_watts", b"_power_watts", "_temperature_celsius", b"_temperature_celsius", "_utilization_percent", b"_utilization_percent", "energy_millijoules", b"energy_millijoules", "memory_used_bytes", b"memory_used_bytes", "power_watts", b"power_watts", "temperature_celsius", b"temperature_celsius", "utilization_percent", b"utilization_percent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_energy_millijoules", b"_energy_millijoules", "_memory_reserved_bytes", b"_memory_reserved_bytes", "_memory_total_bytes", b"_memory_total_bytes", "_memory_used_bytes", b"_memory_used_bytes", "_memory_utilization_percent", b"_memory_utilization_percent", "_power_watts", b"_power_watts", "_temperature_celsius", b"_temperature_celsius", "_utilization_max_percent", b"_utilization_max_percent", "_utilization_percent", b"_utilization_percent", "energy_millijoules", b"energy_millijoules", "memory_reserved_bytes", b"memory_reserved_bytes", "memory_total_bytes", b"memory_total_bytes", "memory_used_bytes", b"memory_used_bytes", "memory_utilization_percent", b"memory_utilization_percent", "power_watts", b"power_watts", "temperature_celsius", b"temperature_celsius", "utilization_max_percent", b"utilization_max_percent", "utilization_percent", b"utilization_percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_energy_millijoules", b"_energy_millijoules", "_memory_used_bytes", b"_memory_used_bytes", "_power_watts", b"_power_watts", "_temperature_celsius", b"_temperature_celsius", "_utilization_percent", b"_utilization_percent", "energy_millijoules", b"energy_millijoules", "memory_used_bytes", b"memory_used_bytes", "power_watts", b"power_watts", "process_count", b"process_count", "temperature_celsius", b"temperature_celsius", "utilization_percent", b"utilization_percent", "uuid", b"uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_energy_millijoules", b"_energy_millijoules", "_memory_reserved_bytes", b"_memory_reserved_bytes", "_memory_total_bytes", b"_memory_total_bytes", "_memory_used_bytes", b"_memory_used_bytes", "_memory_utilization_percent", b"_memory_utilization_percent", "_power_watts", b"_power_watts", "_temperature_celsius", b"_temperature_celsius", "_utilization_max_percent", b"_utilization_max_percent", "_utilization_percent", b"_utilization_percent", "energy_millijoules", b"energy_millijoules", "index", b"index", "is_mig", b"is_mig", "memory_reserved_bytes", b"memory_reserved_bytes", "memory_total_bytes", b"memory_total_bytes", "memory_used_bytes", b"memory_used_bytes", "memory_utilization_percent", b"memory_utilization_percent", "name", b"name", "parent_uuid", b"parent_uuid", "power_watts", b"power_watts", "process_count", b"process_count", "processes", b"processes", "temperature_celsius", b"temperature_celsius", "unavailable", b"unavailable", "utilization_max_percent", b"utilization_max_percent", "utilization_percent", b"utilization_percent", "utilization_sample_count", b"utilization_sample_count", "uuid", b"uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__energy_millijoules: _TypeAlias = _typing.Literal["energy_millijoules"]  # noqa: Y015
     _WhichOneofArgType__energy_millijoules: _TypeAlias = _typing.Literal["_energy_millijoules", b"_energy_millijoules"]  # noqa: Y015
+    _WhichOneofReturnType__memory_reserved_bytes: _TypeAlias = _typing.Literal["memory_reserved_bytes"]  # noqa: Y015
+    _WhichOneofArgType__memory_reserved_bytes: _TypeAlias = _typing.Literal["_memory_reserved_bytes", b"_memory_reserved_bytes"]  # noqa: Y015
+    _WhichOneofReturnType__memory_total_bytes: _TypeAlias = _typing.Literal["memory_total_bytes"]  # noqa: Y015
+    _WhichOneofArgType__memory_total_bytes: _TypeAlias = _typing.Literal["_memory_total_bytes", b"_memory_total_bytes"]  # noqa: Y015
     _WhichOneofReturnType__memory_used_bytes: _TypeAlias = _typing.Literal["memory_used_bytes"]  # noqa: Y015
     _WhichOneofArgType__memory_used_bytes: _TypeAlias = _typing.Literal["_memory_used_bytes", b"_memory_used_bytes"]  # noqa: Y015
+    _WhichOneofReturnType__memory_utilization_percent: _TypeAlias = _typing.Literal["memory_utilization_percent"]  # noqa: Y015
+    _WhichOneofArgType__memory_utilization_percent: _TypeAlias = _typing.Literal["_memory_utilization_percent", b"_memory_utilization_percent"]  # noqa: Y015
     _WhichOneofReturnType__power_watts: _TypeAlias = _typing.Literal["power_watts"]  # noqa: Y015
     _WhichOneofArgType__power_watts: _TypeAlias = _typing.Literal["_power_watts", b"_power_watts"]  # noqa: Y015
     _WhichOneofReturnType__temperature_celsius: _TypeAlias = _typing.Literal["temperature_celsius"]  # noqa: Y015
     _WhichOneofArgType__temperature_celsius: _TypeAlias = _typing.Literal["_temperature_celsius", b"_temperature_celsius"]  # noqa: Y015
+    _WhichOneofReturnType__utilization_max_percent: _TypeAlias = _typing.Literal["utilization_max_percent"]  # noqa: Y015
+    _WhichOneofArgType__utilization_max_percent: _TypeAlias = _typing.Literal["_utilization_max_percent", b"_utilization_max_percent"]  # noqa: Y015
     _WhichOneofReturnType__utilization_percent: _TypeAlias = _typing.Literal["utilization_percent"]  # noqa: Y015
     _WhichOneofArgType__utilization_percent: _TypeAlias = _typing.Literal["_utilization_percent", b"_utilization_percent"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__energy_millijoules) -> _WhichOneofReturnType__energy_millijoules | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__memory_reserved_bytes) -> _WhichOneofReturnType__memory_reserved_bytes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__memory_total_bytes) -> _WhichOneofReturnType__memory_total_bytes | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__memory_used_bytes) -> _WhichOneofReturnType__memory_used_bytes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__memory_utilization_percent) -> _WhichOneofReturnType__memory_utilization_percent | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__power_watts) -> _WhichOneofReturnType__power_watts | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__temperature_celsius) -> _WhichOneofReturnType__temperature_celsius | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__utilization_max_percent) -> _WhichOneofReturnType__utilization_max_percent | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__utilization_percent) -> _WhichOneofReturnType__utilization_percent | None: ...
 
 Global___GpuTelemetry: _TypeAlias = GpuTelemetry  # noqa: Y015
+
+@_typing.final
+class GpuProcess(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PID_FIELD_NUMBER: _builtins.int
+    USED_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    pid: _builtins.int
+    used_memory_bytes: _builtins.int
+    kind: _builtins.str
+    """"compute" | "graphics" """
+    name: _builtins.str
+    """executable name, when the agent could read it"""
+    def __init__(
+        self,
+        *,
+        pid: _builtins.int = ...,
+        used_memory_bytes: _builtins.int | None = ...,
+        kind: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_used_memory_bytes", b"_used_memory_bytes", "used_memory_bytes", b"used_memory_bytes"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_used_memory_bytes", b"_used_memory_bytes", "kind", b"kind", "name", b"name", "pid", b"pid", "used_memory_bytes", b"used_memory_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__used_memory_bytes: _TypeAlias = _typing.Literal["used_memory_bytes"]  # noqa: Y015
+    _WhichOneofArgType__used_memory_bytes: _TypeAlias = _typing.Literal["_used_memory_bytes", b"_used_memory_bytes"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__used_memory_bytes) -> _WhichOneofReturnType__used_memory_bytes | None: ...
+
+Global___GpuProcess: _TypeAlias = GpuProcess  # noqa: Y015
 
 @_typing.final
 class Telemetry(_message.Message):
@@ -222,6 +336,11 @@ class Telemetry(_message.Message):
     AT_FIELD_NUMBER: _builtins.int
     HOST_FIELD_NUMBER: _builtins.int
     GPUS_FIELD_NUMBER: _builtins.int
+    GPU_ERROR_FIELD_NUMBER: _builtins.int
+    GPU_DRIVER_VERSION_FIELD_NUMBER: _builtins.int
+    gpu_error: _builtins.str
+    """set when NVML itself is unusable (no driver, mismatch)"""
+    gpu_driver_version: _builtins.str
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -234,10 +353,12 @@ class Telemetry(_message.Message):
         at: _timestamp_pb2.Timestamp | None = ...,
         host: Global___HostTelemetry | None = ...,
         gpus: _abc.Iterable[Global___GpuTelemetry] | None = ...,
+        gpu_error: _builtins.str = ...,
+        gpu_driver_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "host", b"host"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "gpus", b"gpus", "host", b"host"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "gpu_driver_version", b"gpu_driver_version", "gpu_error", b"gpu_error", "gpus", b"gpus", "host", b"host"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
