@@ -27,6 +27,8 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from torpor.common import paths
 
+from .idle.settings import IdleSection
+
 DEFAULT_CONFIG_PATH = Path("/etc/torpor/agent.toml")
 MAX_PORT = 65535
 
@@ -192,6 +194,7 @@ class AgentConfig(_Section):
     telemetry: TelemetrySection = Field(default_factory=TelemetrySection)
     snapshot: SnapshotSection = Field(default_factory=SnapshotSection)
     log: LogSection = Field(default_factory=LogSection)
+    idle: IdleSection = Field(default_factory=IdleSection)
 
     def state_dir(self) -> Path:
         """The configured state directory, else the design.md default for this process."""

@@ -11,10 +11,12 @@ import asyncio
 import logging
 import signal
 
+from .commands import CommandDispatcher
 from .config import AgentConfig
 from .connection import Connection
 from .errors import EX_CONFIG, PermanentError
 from .identity import CredentialStore
+from .idle.wiring import IdleAgent, default_snapshotter, default_sources
 from .logs import configure_logging
 from .notify import SystemdNotifier
 from .stream import HostFacts
@@ -45,12 +47,21 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
         raise PermanentError("control_plane.address is required to run the agent")
     store = CredentialStore(config.state_dir())
     store.prepare()
+    idle = IdleAgent(config, default_sources(config), default_snapshotter(config))
+    dispatcher = CommandDispatcher(
+        handlers={"set_idle_policy": idle.set_idle_policy},
+        long_handlers={"hibernate": idle.hibernate},
+        outbox=idle.outbox,
+    )
     connection = Connection(
         control_plane,
         store,
         _host_facts(config),
         HostProbe(config.telemetry.disk_path),
         on_state=notifier.status,
+        dispatcher=dispatcher,
+        outbox=idle.outbox,
+        on_welcome=idle.on_welcome,
     )
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
@@ -58,10 +69,13 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
     notifier.ready()
     log.info("agent %s started, state in %s", config.agent.name, store.state_dir)
     watchdog = asyncio.create_task(_watchdog(notifier))
+    idle_loop = asyncio.create_task(idle.run())
     try:
         await connection.run()
     finally:
         watchdog.cancel()
+        idle_loop.cancel()
+        dispatcher.close()
     notifier.stopping()
     log.info("agent stopped")
 

@@ -22,6 +22,7 @@ from torpor.common.version import torpor_version
 from torpor.proto.v1 import agent_pb2, common_pb2
 
 from .commands import CommandDispatcher
+from .idle.outbox import Outbox
 from .telemetry.host import HostProbe
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class SessionDeps:
     stopping: asyncio.Event
     welcome_timeout_s: float
     on_welcome: Callable[[agent_pb2.Welcome], None]
+    outbox: Outbox = field(default_factory=Outbox)
+    """Messages made outside the stream (idle reports, long commands' results)."""
 
 
 class Session:
@@ -92,20 +95,23 @@ class Session:
         """Telemetry and answers side by side until the stream ends or the agent stops."""
         receiver = asyncio.create_task(self._receive())
         heartbeat = asyncio.create_task(self._heartbeat())
+        forwarder = asyncio.create_task(self._forward())
         stop = asyncio.create_task(self._deps.stopping.wait())
         try:
             done, _ = await asyncio.wait(
-                {receiver, heartbeat, stop}, return_when=asyncio.FIRST_COMPLETED
+                {receiver, heartbeat, forwarder, stop}, return_when=asyncio.FIRST_COMPLETED
             )
             if stop in done:
+                forwarder.cancel()
                 await self._close(receiver, heartbeat)
                 return True
-            if heartbeat in done and not isinstance(heartbeat.exception(), _STREAM_ERRORS):
-                heartbeat.result()  # a bug in the agent, not a stream failure: let it show
+            for sender in {heartbeat, forwarder} & done:
+                if not isinstance(sender.exception(), _STREAM_ERRORS):
+                    sender.result()  # a bug in the agent, not a stream failure: let it show
             await receiver  # raises the call's status, or returns at the server's end
             return False
         finally:
-            for task in (receiver, heartbeat, stop):
+            for task in (receiver, heartbeat, forwarder, stop):
                 task.cancel()
 
     def _hello(self) -> agent_pb2.Hello:
@@ -176,6 +182,12 @@ class Session:
             log.warning("host telemetry unavailable: %s", error)
         return telemetry
 
+    async def _forward(self) -> None:
+        """Sends what waits in the outbox; a message whose write fails is lost (the control
+        plane resends commands whose result it did not see)."""
+        while True:
+            await self._send(await self._deps.outbox.get())
+
     async def _receive(self) -> None:
         while True:
             message = await self._call.read()
@@ -189,7 +201,8 @@ class Session:
             self._adopt(message.heartbeat)
         elif kind == "command":
             result = self._deps.dispatcher.handle(message.command)
-            await self._send(agent_pb2.AgentMessage(command_result=result))
+            if result is not None:  # None: a long command, answered through the outbox
+                await self._send(agent_pb2.AgentMessage(command_result=result))
         else:  # a second Welcome, or a payload newer than this agent
             log.debug("ignoring control message %s", kind)
 
