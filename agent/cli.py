@@ -12,6 +12,7 @@ from torpor.common.version import torpor_version
 from . import daemon
 from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from .errors import EX_CONFIG
+from .idle import cli as idle_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the agent's TOML config (default {DEFAULT_CONFIG_PATH})",
     )
     commands.add_parser("version", help="print the agent's version")
+    for name in idle_cli.add_commands(commands):
+        commands.choices[name].add_argument(
+            "--config", type=Path, default=DEFAULT_CONFIG_PATH, help="the agent's TOML config"
+        )
     return parser
 
 
@@ -41,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
         return EX_CONFIG
+    if args.command == "inhibit":
+        return idle_cli.run_inhibit(args, config)
+    if args.command == "status":
+        return idle_cli.run_status(args, config)
     if config.control_plane is None:
         print(
             f"torpor-agent: {args.config}: control_plane.address is required to run the agent;"
