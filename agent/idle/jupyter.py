@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ class JupyterSignal:
                 for raw in self._fetch(server):
                     activity = _activity(raw)
                     kernels[activity.kernel_id] = activity
-            except (OSError, ValueError, KeyError, TypeError) as error:
+            except (OSError, ValueError, KeyError, TypeError, HTTPException) as error:
                 reading = unknown(NAME, f"Jupyter server {server.url} cannot be asked: {error}")
                 return JupyterState(reading, {})
         return JupyterState(_reading(kernels), kernels)

@@ -112,7 +112,13 @@ class IdleMonitor:
     async def run(self) -> None:
         was_idle = False
         while True:
-            decision = await asyncio.to_thread(self.poll)
+            try:
+                decision = await asyncio.to_thread(self.poll)
+            except Exception:  # a bug in a source: no decision, so status goes stale (busy)
+                log.exception("idle poll failed")
+                self.latest = None
+                await self._clock.sleep(self.settings.poll_interval_s)
+                continue
             for alert in decision.alerts:
                 log.warning("%s cannot be read (%s): counted as busy", alert.name, alert.detail)
                 self._outbox.put(agent_pb2.AgentMessage(event=alert_event(alert)))
