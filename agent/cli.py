@@ -12,6 +12,7 @@ from torpor.common.version import torpor_version
 from . import daemon
 from .config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from .errors import EX_CONFIG
+from .idle import cli as idle_cli
 from .logs import configure_logging
 from .snapshot import cli as snapshot_cli
 
@@ -30,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("version", help="print the agent's version")
     snapshot_cli.add_parser(commands)
+    for name in idle_cli.add_commands(commands):
+        commands.choices[name].add_argument(
+            "--config", type=Path, default=DEFAULT_CONFIG_PATH, help="the agent's TOML config"
+        )
     return parser
 
 
@@ -46,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
         return EX_CONFIG
+    if args.command in _LOCAL_COMMANDS:
+        return _LOCAL_COMMANDS[args.command](args, config)
     if config.control_plane is None:
         print(
             f"torpor-agent: {args.config}: control_plane.address is required to run the agent;"
@@ -54,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EX_CONFIG
     return daemon.run(config)
+
+
+_LOCAL_COMMANDS = {"inhibit": idle_cli.run_inhibit, "status": idle_cli.run_status}
 
 
 def _snapshot(args: argparse.Namespace) -> int:

@@ -2,24 +2,29 @@
 
 The control plane may resend a command whose result it did not see (docs/design.md,
 "The stream protocol", point 6), so a repeated id is answered with the remembered
-result instead of running the command twice.
+result instead of running the command twice. Long commands (Hibernate) run as tasks
+whose result goes to the outbox when done; a repeat while one runs starts nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from google.protobuf import unknown_fields
 
 from torpor.proto.v1 import agent_pb2
+
+from .idle.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 REMEMBERED_RESULTS = 256
 
 Handler = Callable[[agent_pb2.Command], agent_pb2.CommandResult]
+LongHandler = Callable[[agent_pb2.Command], Awaitable[agent_pb2.CommandResult]]
 
 
 def _ping(command: agent_pb2.Command) -> agent_pb2.CommandResult:
@@ -33,17 +38,36 @@ HANDLERS: dict[str, Handler] = {"ping": _ping}
 class CommandDispatcher:
     """Turns a Command into its CommandResult, at most once per command id."""
 
-    def __init__(self, remember: int = REMEMBERED_RESULTS) -> None:
+    def __init__(
+        self,
+        remember: int = REMEMBERED_RESULTS,
+        handlers: Mapping[str, Handler] | None = None,
+        long_handlers: Mapping[str, LongHandler] | None = None,
+        outbox: Outbox | None = None,
+    ) -> None:
         self._remember = remember
         self._results: OrderedDict[str, agent_pb2.CommandResult] = OrderedDict()
+        self._handlers = HANDLERS | dict(handlers or {})
+        self._long = dict(long_handlers or {})
+        self._outbox = outbox or Outbox()
+        self._running: dict[str, asyncio.Task[None]] = {}
 
-    def handle(self, command: agent_pb2.Command) -> agent_pb2.CommandResult:
-        """The remembered result for a known id, else the result of running it now."""
+    def handle(self, command: agent_pb2.Command) -> agent_pb2.CommandResult | None:
+        """The remembered result for a known id, else the result of running it now;
+        None for a long command (its result goes to the outbox when it ends)."""
         remembered = self._results.get(command.id)
         if remembered is not None:
             log.debug("command %s repeated: answering the remembered result", command.id)
             return remembered
-        result = self._run(command)
+        long_handler = self._long.get(command.WhichOneof("kind") or "")
+        if long_handler is not None:
+            self._start(command, long_handler)
+            return None
+        return self._finish(command, self._run(command))
+
+    def _finish(
+        self, command: agent_pb2.Command, result: agent_pb2.CommandResult
+    ) -> agent_pb2.CommandResult:
         result.command_id = command.id
         if command.id:  # an id-less command cannot be recognised when repeated
             self._results[command.id] = result
@@ -51,9 +75,31 @@ class CommandDispatcher:
                 self._results.popitem(last=False)
         return result
 
+    def _start(self, command: agent_pb2.Command, handler: LongHandler) -> None:
+        if command.id in self._running:
+            log.info("command %s repeated while running: its result comes when done", command.id)
+            return
+        task = asyncio.create_task(self._run_long(command, handler))
+        self._running[command.id] = task
+
+    async def _run_long(self, command: agent_pb2.Command, handler: LongHandler) -> None:
+        try:
+            result = await handler(command)
+        except Exception as error:  # a bug in a handler: say so, keep the agent up
+            log.exception("command %s failed", command.id)
+            result = agent_pb2.CommandResult(ok=False, error=f"the agent failed: {error}")
+        finally:
+            self._running.pop(command.id, None)
+        self._outbox.put(agent_pb2.AgentMessage(command_result=self._finish(command, result)))
+
+    def close(self) -> None:
+        """Cancels the long commands still running (the agent is stopping)."""
+        for task in self._running.values():
+            task.cancel()
+
     def _run(self, command: agent_pb2.Command) -> agent_pb2.CommandResult:
         kind = command.WhichOneof("kind") or _unknown_kind(command)
-        handler = HANDLERS.get(kind)
+        handler = self._handlers.get(kind)
         if handler is None:  # a newer control plane than this agent
             return agent_pb2.CommandResult(ok=False, error=f"unsupported command: {kind}")
         return handler(command)

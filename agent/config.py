@@ -28,6 +28,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from torpor.common import paths
 
 from .gpu.settings import GpuSection
+from .idle.settings import IdleSection
 
 DEFAULT_CONFIG_PATH = Path("/etc/torpor/agent.toml")
 MAX_PORT = 65535
@@ -195,6 +196,7 @@ class AgentConfig(_Section):
     snapshot: SnapshotSection = Field(default_factory=SnapshotSection)
     gpu: GpuSection = Field(default_factory=GpuSection)
     log: LogSection = Field(default_factory=LogSection)
+    idle: IdleSection = Field(default_factory=IdleSection)
 
     def state_dir(self) -> Path:
         """The configured state directory, else the design.md default for this process."""

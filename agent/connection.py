@@ -28,6 +28,7 @@ from .config import ControlPlaneSection
 from .errors import PermanentError
 from .gpu.monitor import GpuMonitor
 from .identity import CredentialStore, HostCredential
+from .idle.outbox import Outbox
 from .stream import HostFacts, Session, SessionDeps, StreamFailed
 from .telemetry.host import HostProbe
 
@@ -70,24 +71,29 @@ class Connection:
         store: CredentialStore,
         facts: HostFacts,
         probe: HostProbe,
-        on_state: StateCallback = lambda _line: None,
         *,
+        on_state: StateCallback = lambda _line: None,
         gpu: GpuMonitor | None = None,
+        dispatcher: CommandDispatcher | None = None,
+        outbox: Outbox | None = None,
+        on_welcome: Callable[[agent_pb2.Welcome], None] = lambda _welcome: None,
     ) -> None:
         self._section = section
         self._store = store
         self._on_state = on_state
+        self._on_welcome = on_welcome
         self._stopping = asyncio.Event()
         self._backoff = Backoff(section.reconnect_initial_s, section.reconnect_max_s)
         self._welcomed_at: float | None = None
         self._deps = SessionDeps(
             facts=facts,
             probe=probe,
-            dispatcher=CommandDispatcher(),
+            dispatcher=dispatcher or CommandDispatcher(),
             stopping=self._stopping,
             welcome_timeout_s=section.connect_timeout_s,
             on_welcome=self._welcomed,
             gpu=gpu,
+            outbox=outbox or Outbox(),
         )
 
     def stop(self) -> None:
@@ -183,6 +189,7 @@ class Connection:
             welcome.server_version,
         )
         self._on_state(f"connected to {self._section.address} as host {welcome.host_id}")
+        self._on_welcome(welcome)
 
     async def _pause(self, reason: str) -> None:
         """Logs the failure once and waits the backoff delay (or until stopped)."""

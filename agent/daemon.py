@@ -11,11 +11,17 @@ import asyncio
 import logging
 import signal
 
+from torpor.proto.v1 import agent_pb2
+
+from .commands import CommandDispatcher
 from .config import AgentConfig
 from .connection import Connection
 from .errors import EX_CONFIG, PermanentError
 from .gpu.stack import start_gpu_stack
 from .identity import CredentialStore
+from .idle.outbox import Outbox
+from .idle.probes import MonitorFeed, NoGpus
+from .idle.wiring import IdleAgent, default_snapshotter, default_sources
 from .logs import configure_logging
 from .notify import SystemdNotifier
 from .stream import HostFacts
@@ -50,6 +56,20 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
         gpus = start_gpu_stack(config.gpu, config.agent.name)
     except OSError as error:
         raise PermanentError(f"gpu.prometheus_port: cannot listen: {error}") from error
+    gpu_feed = MonitorFeed(gpus.monitor) if gpus is not None else NoGpus()
+    outbox = Outbox()
+    loop = asyncio.get_running_loop()
+
+    def post(message: agent_pb2.AgentMessage) -> None:  # from the snapshot's threads
+        loop.call_soon_threadsafe(outbox.put, message)
+
+    snapshotter = default_snapshotter(config, post)
+    idle = IdleAgent(config, default_sources(config, gpu_feed), snapshotter, outbox=outbox)
+    dispatcher = CommandDispatcher(
+        handlers={"set_idle_policy": idle.set_idle_policy},
+        long_handlers={"hibernate": idle.hibernate},
+        outbox=idle.outbox,
+    )
     connection = Connection(
         control_plane,
         store,
@@ -57,17 +77,22 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
         HostProbe(config.telemetry.disk_path),
         on_state=notifier.status,
         gpu=gpus.monitor if gpus is not None else None,
+        dispatcher=dispatcher,
+        outbox=idle.outbox,
+        on_welcome=idle.on_welcome,
     )
-    loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, _stop, connection, signum)
     notifier.ready()
     log.info("agent %s started, state in %s", config.agent.name, store.state_dir)
     watchdog = asyncio.create_task(_watchdog(notifier))
+    idle_loop = asyncio.create_task(idle.run())
     try:
         await connection.run()
     finally:
         watchdog.cancel()
+        idle_loop.cancel()
+        dispatcher.close()
         if gpus is not None:
             gpus.stop()
     notifier.stopping()

@@ -24,6 +24,7 @@ from torpor.proto.v1 import agent_pb2, common_pb2
 from .commands import CommandDispatcher
 from .gpu import wire
 from .gpu.monitor import GpuMonitor
+from .idle.outbox import Outbox
 from .telemetry.host import HostProbe
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class SessionDeps:
     welcome_timeout_s: float
     on_welcome: Callable[[agent_pb2.Welcome], None]
     gpu: GpuMonitor | None = None
+    outbox: Outbox = field(default_factory=Outbox)
+    """Messages made outside the stream (idle reports, long commands' results)."""
 
 
 class Session:
@@ -96,21 +99,23 @@ class Session:
         receiver = asyncio.create_task(self._receive())
         heartbeat = asyncio.create_task(self._heartbeat())
         gpu_events = asyncio.create_task(self._gpu_events())
+        forwarder = asyncio.create_task(self._forward())
         stop = asyncio.create_task(self._deps.stopping.wait())
+        senders = {heartbeat, gpu_events, forwarder}
         try:
             done, _ = await asyncio.wait(
-                {receiver, heartbeat, gpu_events, stop}, return_when=asyncio.FIRST_COMPLETED
+                {receiver, stop} | senders, return_when=asyncio.FIRST_COMPLETED
             )
             if stop in done:
-                await self._close(receiver, heartbeat, gpu_events)
+                await self._close(receiver, *senders)
                 return True
-            for writer in (heartbeat, gpu_events):
-                if writer in done and not isinstance(writer.exception(), _STREAM_ERRORS):
-                    writer.result()  # a bug in the agent, not a stream failure: let it show
+            for sender in senders & done:
+                if not isinstance(sender.exception(), _STREAM_ERRORS):
+                    sender.result()  # a bug in the agent, not a stream failure: let it show
             await receiver  # raises the call's status, or returns at the server's end
             return False
         finally:
-            for task in (receiver, heartbeat, gpu_events, stop):
+            for task in (receiver, stop, *senders):
                 task.cancel()
 
     def _hello(self) -> agent_pb2.Hello:
@@ -208,6 +213,12 @@ class Session:
                     pending.put_back(events[sent:])
                     raise
 
+    async def _forward(self) -> None:
+        """Sends what waits in the outbox; a message whose write fails is lost (the control
+        plane resends commands whose result it did not see)."""
+        while True:
+            await self._send(await self._deps.outbox.get())
+
     async def _receive(self) -> None:
         while True:
             message = await self._call.read()
@@ -221,7 +232,8 @@ class Session:
             self._adopt(message.heartbeat)
         elif kind == "command":
             result = self._deps.dispatcher.handle(message.command)
-            await self._send(agent_pb2.AgentMessage(command_result=result))
+            if result is not None:  # None: a long command, answered through the outbox
+                await self._send(agent_pb2.AgentMessage(command_result=result))
         else:  # a second Welcome, or a payload newer than this agent
             log.debug("ignoring control message %s", kind)
 

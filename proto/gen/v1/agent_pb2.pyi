@@ -15,6 +15,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from torpor.proto.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -26,6 +27,31 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SignalVerdict:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SignalVerdictEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SignalVerdict.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SIGNAL_VERDICT_UNSPECIFIED: _SignalVerdict.ValueType  # 0
+    SIGNAL_VERDICT_IDLE: _SignalVerdict.ValueType  # 1
+    SIGNAL_VERDICT_BUSY: _SignalVerdict.ValueType  # 2
+    SIGNAL_VERDICT_UNKNOWN: _SignalVerdict.ValueType  # 3
+    """could not be read: counts as busy"""
+    SIGNAL_VERDICT_NOT_SUPPORTED: _SignalVerdict.ValueType  # 4
+    """never readable here: left out"""
+
+class SignalVerdict(_SignalVerdict, metaclass=_SignalVerdictEnumTypeWrapper): ...
+
+SIGNAL_VERDICT_UNSPECIFIED: SignalVerdict.ValueType  # 0
+SIGNAL_VERDICT_IDLE: SignalVerdict.ValueType  # 1
+SIGNAL_VERDICT_BUSY: SignalVerdict.ValueType  # 2
+SIGNAL_VERDICT_UNKNOWN: SignalVerdict.ValueType  # 3
+"""could not be read: counts as busy"""
+SIGNAL_VERDICT_NOT_SUPPORTED: SignalVerdict.ValueType  # 4
+"""never readable here: left out"""
+Global___SignalVerdict: _TypeAlias = SignalVerdict  # noqa: Y015
 
 @_typing.final
 class JoinRequest(_message.Message):
@@ -90,6 +116,7 @@ class AgentMessage(_message.Message):
     TELEMETRY_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
     COMMAND_RESULT_FIELD_NUMBER: _builtins.int
+    IDLE_REPORT_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """increases by one per message on a stream"""
     @_builtins.property
@@ -100,6 +127,8 @@ class AgentMessage(_message.Message):
     def event(self) -> _common_pb2.Event: ...
     @_builtins.property
     def command_result(self) -> Global___CommandResult: ...
+    @_builtins.property
+    def idle_report(self) -> Global___IdleReport: ...
     def __init__(
         self,
         *,
@@ -108,12 +137,13 @@ class AgentMessage(_message.Message):
         telemetry: _common_pb2.Telemetry | None = ...,
         event: _common_pb2.Event | None = ...,
         command_result: Global___CommandResult | None = ...,
+        idle_report: Global___IdleReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command_result", b"command_result", "event", b"event", "hello", b"hello", "payload", b"payload", "telemetry", b"telemetry"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command_result", b"command_result", "event", b"event", "hello", b"hello", "idle_report", b"idle_report", "payload", b"payload", "telemetry", b"telemetry"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_result", b"command_result", "event", b"event", "hello", b"hello", "payload", b"payload", "seq", b"seq", "telemetry", b"telemetry"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_result", b"command_result", "event", b"event", "hello", b"hello", "idle_report", b"idle_report", "payload", b"payload", "seq", b"seq", "telemetry", b"telemetry"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["hello", "telemetry", "event", "command_result"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["hello", "telemetry", "event", "command_result", "idle_report"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -211,10 +241,13 @@ class CommandResult(_message.Message):
     OK_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     ok: _builtins.bool
     error: _builtins.str
     """one line, when !ok"""
+    snapshot_id: _builtins.str
+    """Hibernate: the final snapshot's id, when ok"""
     @_builtins.property
     def outputs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -224,10 +257,11 @@ class CommandResult(_message.Message):
         ok: _builtins.bool = ...,
         error: _builtins.str = ...,
         outputs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        snapshot_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "error", b"error", "ok", b"ok", "outputs", b"outputs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "error", b"error", "ok", b"ok", "outputs", b"outputs", "snapshot_id", b"snapshot_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -302,20 +336,28 @@ class Welcome(_message.Message):
     HOST_ID_FIELD_NUMBER: _builtins.int
     SERVER_VERSION_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    IDLE_POLICY_FIELD_NUMBER: _builtins.int
     host_id: _builtins.str
     server_version: _builtins.str
     @_builtins.property
     def heartbeat(self) -> Global___HeartbeatPolicy: ...
+    @_builtins.property
+    def idle_policy(self) -> Global___IdlePolicyOverride:
+        """Per-instance idle-policy overrides, applied on top of the agent's config
+        (unset: the config alone decides).
+        """
+
     def __init__(
         self,
         *,
         host_id: _builtins.str = ...,
         server_version: _builtins.str = ...,
         heartbeat: Global___HeartbeatPolicy | None = ...,
+        idle_policy: Global___IdlePolicyOverride | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "idle_policy", b"idle_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "host_id", b"host_id", "server_version", b"server_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "host_id", b"host_id", "idle_policy", b"idle_policy", "server_version", b"server_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -328,24 +370,32 @@ class Command(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     ISSUED_AT_FIELD_NUMBER: _builtins.int
     PING_FIELD_NUMBER: _builtins.int
+    HIBERNATE_FIELD_NUMBER: _builtins.int
+    SET_IDLE_POLICY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """the agent answers with a CommandResult of the same id"""
     @_builtins.property
     def issued_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def ping(self) -> Global___Ping: ...
+    @_builtins.property
+    def hibernate(self) -> Global___Hibernate: ...
+    @_builtins.property
+    def set_idle_policy(self) -> Global___SetIdlePolicy: ...
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         issued_at: _timestamp_pb2.Timestamp | None = ...,
         ping: Global___Ping | None = ...,
+        hibernate: Global___Hibernate | None = ...,
+        set_idle_policy: Global___SetIdlePolicy | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "kind", b"kind", "ping", b"ping"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hibernate", b"hibernate", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "set_idle_policy", b"set_idle_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hibernate", b"hibernate", "id", b"id", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "set_idle_policy", b"set_idle_policy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ping"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ping", "hibernate", "set_idle_policy"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -371,3 +421,216 @@ class Ping(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Ping: _TypeAlias = Ping  # noqa: Y015
+
+@_typing.final
+class IdleReport(_message.Message):
+    """The agent's idle policy changed its mind (docs/design.md, "Idle policy").
+    Sent when the machine becomes idle, when it stops being idle, and again
+    after each Welcome while it is idle. The control plane decides whether to
+    hibernate; the agent never hibernates on its own.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDLE_FIELD_NUMBER: _builtins.int
+    IDLE_SINCE_FIELD_NUMBER: _builtins.int
+    WINDOW_S_FIELD_NUMBER: _builtins.int
+    SIGNALS_FIELD_NUMBER: _builtins.int
+    idle: _builtins.bool
+    window_s: _builtins.int
+    @_builtins.property
+    def idle_since(self) -> _timestamp_pb2.Timestamp:
+        """When every included signal had been idle since (the window's start)."""
+
+    @_builtins.property
+    def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___IdleSignal]:
+        """Every signal of the last poll, with its verdict: the reasons."""
+
+    def __init__(
+        self,
+        *,
+        idle: _builtins.bool = ...,
+        idle_since: _timestamp_pb2.Timestamp | None = ...,
+        window_s: _builtins.int = ...,
+        signals: _abc.Iterable[Global___IdleSignal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["idle_since", b"idle_since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idle", b"idle", "idle_since", b"idle_since", "signals", b"signals", "window_s", b"window_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdleReport: _TypeAlias = IdleReport  # noqa: Y015
+
+@_typing.final
+class IdleSignal(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    IDLE_FOR_S_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """e.g. "gpu0.utilisation", "host.cpu", "inhibitors" """
+    value: _builtins.str
+    """human-readable, e.g. "37%" """
+    verdict: Global___SignalVerdict.ValueType
+    idle_for_s: _builtins.float
+    """how long it has been idle without a break"""
+    detail: _builtins.str
+    """why, for busy/unknown/not supported"""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        value: _builtins.str = ...,
+        verdict: Global___SignalVerdict.ValueType = ...,
+        idle_for_s: _builtins.float = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "idle_for_s", b"idle_for_s", "name", b"name", "value", b"value", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdleSignal: _TypeAlias = IdleSignal  # noqa: Y015
+
+@_typing.final
+class Hibernate(_message.Message):
+    """Go: hibernate now. The agent warns logged-in users, waits the grace
+    period (an inhibitor cancels), runs the pre-hibernate hooks, takes the
+    final snapshot and answers with its id in CommandResult.snapshot_id.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    GRACE_S_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """shown to users in the warning"""
+    grace_s: _builtins.int
+    """unset: the agent's configured grace"""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        grace_s: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_grace_s", b"_grace_s", "grace_s", b"grace_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_grace_s", b"_grace_s", "grace_s", b"grace_s", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__grace_s: _TypeAlias = _typing.Literal["grace_s"]  # noqa: Y015
+    _WhichOneofArgType__grace_s: _TypeAlias = _typing.Literal["_grace_s", b"_grace_s"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__grace_s) -> _WhichOneofReturnType__grace_s | None: ...
+
+Global___Hibernate: _TypeAlias = Hibernate  # noqa: Y015
+
+@_typing.final
+class SetIdlePolicy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___IdlePolicyOverride:
+        """replaces any earlier override"""
+
+    def __init__(
+        self,
+        *,
+        policy: Global___IdlePolicyOverride | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetIdlePolicy: _TypeAlias = SetIdlePolicy  # noqa: Y015
+
+@_typing.final
+class IdlePolicyOverride(_message.Message):
+    """Fields left unset keep the agent's configured value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOW_S_FIELD_NUMBER: _builtins.int
+    GPU_UTIL_THRESHOLD_PERCENT_FIELD_NUMBER: _builtins.int
+    CPU_THRESHOLD_PERCENT_FIELD_NUMBER: _builtins.int
+    NETWORK_THRESHOLD_BYTES_PER_S_FIELD_NUMBER: _builtins.int
+    RESIDENT_INACTIVE_IS_IDLE_FIELD_NUMBER: _builtins.int
+    PROCESS_ALLOW_LIST_FIELD_NUMBER: _builtins.int
+    GRACE_S_FIELD_NUMBER: _builtins.int
+    window_s: _builtins.int
+    gpu_util_threshold_percent: _builtins.float
+    cpu_threshold_percent: _builtins.float
+    network_threshold_bytes_per_s: _builtins.float
+    resident_inactive_is_idle: _builtins.bool
+    grace_s: _builtins.int
+    @_builtins.property
+    def process_allow_list(self) -> Global___ProcessAllowList:
+        """set: replaces the configured list"""
+
+    def __init__(
+        self,
+        *,
+        window_s: _builtins.int | None = ...,
+        gpu_util_threshold_percent: _builtins.float | None = ...,
+        cpu_threshold_percent: _builtins.float | None = ...,
+        network_threshold_bytes_per_s: _builtins.float | None = ...,
+        resident_inactive_is_idle: _builtins.bool | None = ...,
+        process_allow_list: Global___ProcessAllowList | None = ...,
+        grace_s: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_threshold_percent", b"_cpu_threshold_percent", "_gpu_util_threshold_percent", b"_gpu_util_threshold_percent", "_grace_s", b"_grace_s", "_network_threshold_bytes_per_s", b"_network_threshold_bytes_per_s", "_resident_inactive_is_idle", b"_resident_inactive_is_idle", "_window_s", b"_window_s", "cpu_threshold_percent", b"cpu_threshold_percent", "gpu_util_threshold_percent", b"gpu_util_threshold_percent", "grace_s", b"grace_s", "network_threshold_bytes_per_s", b"network_threshold_bytes_per_s", "process_allow_list", b"process_allow_list", "resident_inactive_is_idle", b"resident_inactive_is_idle", "window_s", b"window_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_threshold_percent", b"_cpu_threshold_percent", "_gpu_util_threshold_percent", b"_gpu_util_threshold_percent", "_grace_s", b"_grace_s", "_network_threshold_bytes_per_s", b"_network_threshold_bytes_per_s", "_resident_inactive_is_idle", b"_resident_inactive_is_idle", "_window_s", b"_window_s", "cpu_threshold_percent", b"cpu_threshold_percent", "gpu_util_threshold_percent", b"gpu_util_threshold_percent", "grace_s", b"grace_s", "network_threshold_bytes_per_s", b"network_threshold_bytes_per_s", "process_allow_list", b"process_allow_list", "resident_inactive_is_idle", b"resident_inactive_is_idle", "window_s", b"window_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cpu_threshold_percent: _TypeAlias = _typing.Literal["cpu_threshold_percent"]  # noqa: Y015
+    _WhichOneofArgType__cpu_threshold_percent: _TypeAlias = _typing.Literal["_cpu_threshold_percent", b"_cpu_threshold_percent"]  # noqa: Y015
+    _WhichOneofReturnType__gpu_util_threshold_percent: _TypeAlias = _typing.Literal["gpu_util_threshold_percent"]  # noqa: Y015
+    _WhichOneofArgType__gpu_util_threshold_percent: _TypeAlias = _typing.Literal["_gpu_util_threshold_percent", b"_gpu_util_threshold_percent"]  # noqa: Y015
+    _WhichOneofReturnType__grace_s: _TypeAlias = _typing.Literal["grace_s"]  # noqa: Y015
+    _WhichOneofArgType__grace_s: _TypeAlias = _typing.Literal["_grace_s", b"_grace_s"]  # noqa: Y015
+    _WhichOneofReturnType__network_threshold_bytes_per_s: _TypeAlias = _typing.Literal["network_threshold_bytes_per_s"]  # noqa: Y015
+    _WhichOneofArgType__network_threshold_bytes_per_s: _TypeAlias = _typing.Literal["_network_threshold_bytes_per_s", b"_network_threshold_bytes_per_s"]  # noqa: Y015
+    _WhichOneofReturnType__resident_inactive_is_idle: _TypeAlias = _typing.Literal["resident_inactive_is_idle"]  # noqa: Y015
+    _WhichOneofArgType__resident_inactive_is_idle: _TypeAlias = _typing.Literal["_resident_inactive_is_idle", b"_resident_inactive_is_idle"]  # noqa: Y015
+    _WhichOneofReturnType__window_s: _TypeAlias = _typing.Literal["window_s"]  # noqa: Y015
+    _WhichOneofArgType__window_s: _TypeAlias = _typing.Literal["_window_s", b"_window_s"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cpu_threshold_percent) -> _WhichOneofReturnType__cpu_threshold_percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__gpu_util_threshold_percent) -> _WhichOneofReturnType__gpu_util_threshold_percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__grace_s) -> _WhichOneofReturnType__grace_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__network_threshold_bytes_per_s) -> _WhichOneofReturnType__network_threshold_bytes_per_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resident_inactive_is_idle) -> _WhichOneofReturnType__resident_inactive_is_idle | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__window_s) -> _WhichOneofReturnType__window_s | None: ...
+
+Global___IdlePolicyOverride: _TypeAlias = IdlePolicyOverride  # noqa: Y015
+
+@_typing.final
+class ProcessAllowList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["names", b"names"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcessAllowList: _TypeAlias = ProcessAllowList  # noqa: Y015

@@ -37,6 +37,8 @@ class FakeAgentService(agent_pb2_grpc.AgentServiceServicer):
     received: asyncio.Queue[agent_pb2.AgentMessage] = field(default_factory=asyncio.Queue)
     outbox: asyncio.Queue[agent_pb2.ControlMessage] = field(default_factory=asyncio.Queue)
     streams_ended: int = 0
+    idle_policy: agent_pb2.IdlePolicyOverride | None = None
+    """Sent in Welcome when set (the instance's idle-policy override)."""
 
     async def Join(
         self, request: agent_pb2.JoinRequest, context: grpc.aio.ServicerContext
@@ -53,6 +55,8 @@ class FakeAgentService(agent_pb2_grpc.AgentServiceServicer):
         hello = await context.read()
         await self.received.put(hello)
         welcome = agent_pb2.Welcome(host_id=HOST_ID, server_version="fake", heartbeat=self.policy)
+        if self.idle_policy is not None:
+            welcome.idle_policy.CopyFrom(self.idle_policy)
         await context.write(agent_pb2.ControlMessage(welcome=welcome))
         reader = asyncio.create_task(self._read_all(context))
         while not reader.done():

@@ -1,0 +1,4 @@
+"""Idle detection that never guesses, inhibitors, and the agent side of hibernation.
+
+See docs/design.md, "Idle policy".
+"""
