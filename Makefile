@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SOURCES := agent controlplane torporctl common tests bench proto/generate.py setup.py demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv proto check lint format types proto-check layers test test-unit test-integration demo bench dist lock clean
+.PHONY: help venv proto check lint format types proto-check layers test test-unit test-integration demo bench bench-snapshot dist lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -61,8 +61,25 @@ test-unit: $(STAMP) ## only the fast in-process tests
 demo: $(STAMP) ## start a control plane and three local agents, and show them connected
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m demo
 
-bench: $(STAMP) ## run the benchmarks under bench/ and print the table
-	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench
+bench: $(STAMP) bench-tools ## run the benchmarks under bench/ and print the table
+	PYTHONPATH=$(CURDIR) TORPOR_BENCH_SNAPSHOT_SIZE=$(SNAPSHOT_SIZE) $(BIN)/python -m bench
+
+# The reference tools come from Debian packages, installed only when missing.
+SNAPSHOT_SIZE ?= 2GiB
+SNAPSHOT_COMPRESSION ?= zstd:1,zstd:3,lz4
+SNAPSHOT_TOOLS := restic:restic borg:borgbackup zstd:zstd /usr/bin/time:time
+
+.PHONY: bench-tools
+bench-tools:
+	@missing=""; for t in $(SNAPSHOT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		{ apt-get install -y -q $$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1; }; } \
+		|| { echo "bench-snapshot: could not install$$missing with apt-get (need root and the Debian mirror); install them and run again"; exit 1; }; \
+	fi
+
+bench-snapshot: $(STAMP) bench-tools ## torpor snapshot vs restic, borg, tar|zstd (SNAPSHOT_SIZE=2GiB)
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.snapshot --size $(SNAPSHOT_SIZE) --compression $(SNAPSHOT_COMPRESSION)
 
 dist: $(STAMP) ## build the wheel and sdist into dist/
 	$(BIN)/python -m build --no-isolation --outdir dist .

@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench import gpu_probe, stream_ingest
+from bench import gpu_probe, snapshot, stream_ingest
 
 WORKDIR = Path(".bench").resolve()
 
@@ -21,6 +21,7 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 def main() -> int:
     shutil.rmtree(WORKDIR, ignore_errors=True)
     rows = stream_ingest.run(WORKDIR) + gpu_probe.run(WORKDIR)
+    rows += snapshot.run(WORKDIR)  # size: TORPOR_BENCH_SNAPSHOT_SIZE, default 2GiB
     print_table(rows)
     return 0
 
