@@ -9,7 +9,6 @@ from pathlib import Path
 
 from torpor.common.version import torpor_version
 
-from . import daemon
 from .config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from .errors import EX_CONFIG
 from .idle import cli as idle_cli
@@ -60,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EX_CONFIG
+    from . import daemon  # noqa: PLC0415 -- grpc and NVML: only the daemon pays their import
+
     return daemon.run(config)
 
 

@@ -18,6 +18,7 @@ from .codec import Compression
 from .create import CreateOptions, SnapshotCreator
 from .errors import SnapshotError, WorkspaceError
 from .format import Manifest
+from .memory import keep_large_buffers_in_mmap
 from .progress import Progress
 from .prune import PruneReport, prune
 from .repository import Repository, SnapshotInfo
@@ -94,6 +95,7 @@ def create(
         tags=tags,
         parent=parent,
     )
+    keep_large_buffers_in_mmap()
     with _store(settings) as store:
         repository = Repository.open_or_init(store, settings.cache_dir)
         with locks.hold(store, "shared", "snapshot create", wait_s=CREATE_LOCK_WAIT_S):
@@ -119,6 +121,7 @@ def show(settings: Settings, reference: str) -> SnapshotInfo:
 
 
 def restore(settings: Settings, reference: str, target: Path, progress: Progress) -> str:
+    keep_large_buffers_in_mmap()
     with _store(settings) as store:
         repository = Repository.open(store, settings.cache_dir)
         snapshot_id = repository.resolve(reference)

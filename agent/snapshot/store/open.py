@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ...config import S3Section
 from .base import ObjectStore
 from .local import LocalStore
 from .memory import MemoryStore
-from .s3 import MIB, S3Store
 
+if TYPE_CHECKING:
+    from .s3 import S3Store
+
+MIB = 1024 * 1024
 ACCEPTED_FORMS = "s3://BUCKET[/PREFIX], file:///ABSOLUTE/PATH, a directory path, or memory://NAME"
 
 
@@ -47,6 +51,8 @@ def _refused(url: str, why: str) -> RepositoryURLError:
 
 
 def _open_s3(url: str, bucket: str, prefix: str, section: S3Section) -> S3Store:
+    from .s3 import S3Store  # noqa: PLC0415 -- boto3 costs 0.1 s to import: only when used
+
     if not bucket:
         raise _refused(url, "no bucket")
     return S3Store(
