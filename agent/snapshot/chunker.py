@@ -39,10 +39,9 @@ class _RegionReader:
         want = min(len(buffer), self._end - self._position)
         if want <= 0:
             return 0
-        data = os.pread(self._fd, want, self._position)
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
+        got = os.preadv(self._fd, [buffer[:want]], self._position)  # straight into FastCDC's buffer
+        self._position += got
+        return got
 
 
 class Chunker:

@@ -15,7 +15,7 @@ import logging
 log = logging.getLogger(__name__)
 
 M_MMAP_THRESHOLD = -3  # from <malloc.h>
-MMAP_THRESHOLD_BYTES = 1024 * 1024
+MMAP_THRESHOLD_BYTES = 8 * 1024 * 1024  # above the largest chunk (4 MiB), below a pack
 
 
 def keep_large_buffers_in_mmap() -> None:
