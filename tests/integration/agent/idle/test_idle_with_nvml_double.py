@@ -9,14 +9,19 @@ Jupyter are scripted (`tests/support/idle.py`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import json
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.integration.agent.fake_control_plane import FakeAgentService, FakeControlPlane
 from tests.integration.agent.gpu.conftest import run_variant
 from tests.support.idle_nvml import Burst, NvmlRig
 from tests.support.nvml_double import Scenario
+from tests.support.processes import BIN, Agent, wait_until
 from torpor.agent.idle.verdict import Verdict
 from torpor.proto.v1 import agent_pb2
 
@@ -220,3 +225,53 @@ def test_old_drivers_fall_back_and_the_policy_still_decides(
     assert resident["signals"]["gpu0.processes"][0] == "idle"
     assert not busy["ever_idle"]
     assert busy["signals"]["gpu0.utilisation"] == ["busy", "70%"]
+
+
+@pytest.fixture
+async def plane() -> AsyncIterator[FakeControlPlane]:
+    policy = agent_pb2.HeartbeatPolicy(interval_ms=200, ttl_ms=1000, grace_ms=1000)
+    fake = FakeControlPlane(FakeAgentService(policy=policy))
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def test_the_daemon_reports_gpu_status_from_the_double(
+    plane: FakeControlPlane, scenario: Scenario, nvml_library: Path, tmp_path: Path
+) -> None:
+    scenario.gpus[0].util = 80
+    scenario.gpus[1].extra["compute"] = f"{HOLDER}:{2 * GIB}"
+    scenario.write()
+    agent = Agent("gpu-9", tmp_path / "agent", plane.address, "tjt_ok")
+    agent.start({"LD_LIBRARY_PATH": str(nvml_library)})  # the scenario's path is inherited
+
+    def status() -> dict[str, Any] | None:
+        done = subprocess.run(
+            [str(BIN / "torpor-agent"), "status", "--json", "--config", str(agent.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if done.returncode != 0:
+            return None
+        body: dict[str, Any] = json.loads(done.stdout)
+        names = {s["name"] for s in body["signals"]}
+        return body if {"gpu0.utilisation", "gpu1.processes"} <= names else None
+
+    try:
+        body = await asyncio.to_thread(wait_until, status, 20, "a status with the GPUs")
+    finally:
+        code = await asyncio.to_thread(agent.stop)
+    signals = {s["name"]: s for s in body["signals"]}
+    assert not body["idle"] and not body["stale"]
+    assert (signals["gpu0.utilisation"]["verdict"], signals["gpu0.utilisation"]["value"]) == (
+        "busy",
+        "80%",
+    )
+    assert signals["gpu1.utilisation"]["verdict"] == "idle"
+    assert signals["gpu1.processes"]["verdict"] == "busy"
+    assert signals["gpu1.processes"]["value"].startswith(f"{HOLDER} ")
+    assert code == 0
+    assert "Traceback" not in agent.log()
+    assert "no GPU poll yet" not in agent.log()  # no alert while NVML initialises
