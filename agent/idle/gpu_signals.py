@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..gpu.model import Availability, GpuProcess, GpuSample, GpuSnapshot, Reading
+from .probes import NOT_YET
 from .settings import IdleSection
 from .verdict import SignalReading, busy, idle, not_supported, unknown
 
@@ -46,7 +47,9 @@ class GpuSignals:
         kernels: Mapping[str, KernelActivity],
     ) -> list[SignalReading]:
         if snapshot.error is not None:
-            return [unknown("gpu", f"GPUs cannot be read: {snapshot.error}")]
+            # The agent's first GPU poll (NVML init) is still running: busy, but no alert.
+            alert = snapshot.error != NOT_YET
+            return [unknown("gpu", f"GPUs cannot be read: {snapshot.error}", alert=alert)]
         readings: list[SignalReading] = []
         present = {gpu.uuid for gpu in snapshot.gpus}
         for uuid, index in sorted(self._seen.items(), key=lambda item: item[1]):

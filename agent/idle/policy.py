@@ -41,7 +41,9 @@ class IdlePolicy:
             self._verdicts.pop(name, None)
 
     def _update(self, reading: SignalReading, now_s: float, now_wall: float) -> None:
-        self._verdicts[reading.name] = reading.verdict
+        # A quiet unknown (no data yet) must not hide a failure that follows it.
+        quiet = reading.verdict is Verdict.UNKNOWN and not reading.alert
+        self._verdicts[reading.name] = Verdict.BUSY if quiet else reading.verdict
         if reading.verdict is not Verdict.IDLE:
             self._idle_since[reading.name] = None
             return

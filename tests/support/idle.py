@@ -8,7 +8,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from torpor.agent.gpu.model import GpuProcess, GpuSample, GpuSnapshot, MemoryInfo, Reading
+from torpor.agent.gpu.model import (
+    GpuProbe,
+    GpuProcess,
+    GpuSample,
+    GpuSnapshot,
+    MemoryInfo,
+    Reading,
+)
 from torpor.agent.idle.decision import Decision
 from torpor.agent.idle.gpu_signals import GpuSignals
 from torpor.agent.idle.host_signals import Counters, HostSignals
@@ -121,8 +128,16 @@ class ScriptedHost:
 class Rig:
     """The real monitor over scripted sources, polled on a manual clock."""
 
-    def __init__(self, tmp_path: Path, **settings: Any) -> None:
-        self.clock = ManualClock()
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        clock: ManualClock | None = None,
+        gpu_probe: GpuProbe | None = None,
+        **settings: Any,
+    ) -> None:
+        """`gpu_probe` replaces the scripted `probe` as the policy's GPU source."""
+        self.clock = clock or ManualClock()
         self.settings = IdleSection.model_validate(
             {"window_s": 60, "poll_interval_s": 1} | settings
         )
@@ -136,7 +151,7 @@ class Rig:
         self.state_dir = tmp_path / "state"
         self.outbox = Outbox()
         self.sources = IdleSources(
-            gpu_probe=self.probe,
+            gpu_probe=gpu_probe or self.probe,
             gpus=GpuSignals(self.kernel_pids.get),
             host=HostSignals(self.host.read),
             sessions=SessionSignal(lambda: self.terminals, self.last_input.__getitem__),

@@ -10,6 +10,7 @@ import pytest
 from tests.support.idle import Rig, gpu, process
 from torpor.agent.gpu.model import Reading
 from torpor.agent.idle.explain import summary
+from torpor.agent.idle.probes import NOT_YET
 from torpor.agent.idle.sessions import Terminal
 from torpor.agent.idle.verdict import Verdict
 from torpor.proto.v1 import agent_pb2
@@ -207,3 +208,13 @@ def test_an_override_changes_the_window(rig: Rig) -> None:
 def _kernel(kernel_id: str, state: str, last_wall: float) -> dict[str, str]:
     last = datetime.fromtimestamp(last_wall, UTC).isoformat().replace("+00:00", "Z")
     return {"id": kernel_id, "execution_state": state, "last_activity": last}
+
+
+def test_no_gpu_poll_yet_is_busy_without_an_alert(rig: Rig) -> None:
+    rig.probe.error = NOT_YET  # the agent's GPU poller has not finished its first poll
+    waiting = rig.poll()
+    assert not waiting.idle and not waiting.alerts
+    assert rig.signal(waiting, "gpu").verdict is Verdict.UNKNOWN
+    rig.probe.error = "NVML_ERROR_DRIVER_NOT_LOADED"  # a real failure right after still alerts
+    failed = rig.poll()
+    assert [a.name for a in failed.alerts] == ["gpu"]
