@@ -153,7 +153,7 @@ class SnapshotSection(_Section):
     """The directory snapshotted on hibernate and restored on wake."""
     repository: str | None = None
     """`s3://bucket/prefix`, `file:///path` or a plain directory path."""
-    compression: str = "zstd:3"
+    compression: str = "zstd:1"
     """`zstd[:level]` (1..19), `lz4` or `none`; chunks that do not shrink are stored raw."""
     pack_size_mib: int = Field(default=16, ge=1, le=512)
     """Target size of a pack object."""

@@ -23,7 +23,7 @@ class CodecError(Exception):
 
 @dataclass(frozen=True)
 class Compression:
-    """A parsed `compression` setting: `zstd:3`, `lz4` or `none`."""
+    """A parsed `compression` setting: `zstd:1`, `lz4` or `none`."""
 
     codec: Codec
     level: int = 0

@@ -34,7 +34,7 @@ INDEX_EVERY_PACKS = 8
 @dataclass
 class CreateOptions:
     workspace: Path
-    compression: Compression = field(default_factory=lambda: Compression.parse("zstd:3"))
+    compression: Compression = field(default_factory=lambda: Compression.parse("zstd:1"))
     pack_size_bytes: int = 16 * 1024 * 1024
     threads: int = 4
     excludes: list[str] = field(default_factory=list)
@@ -53,7 +53,10 @@ class _Uploads:
         self._lock = threading.Lock()
 
     def upload(self, pack: SealedPack) -> None:
-        self._repository.store.put(pack_key(pack.pack_id), pack.data)  # durable first
+        try:
+            self._repository.store.put(pack_key(pack.pack_id), pack.data)  # durable first
+        finally:
+            pack.release()
         with self._lock:
             self._unindexed[pack.pack_id] = pack.records
             self._stats.packs_written += 1

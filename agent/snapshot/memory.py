@@ -1,4 +1,4 @@
-"""Keeping the agent's memory flat while it moves gigabytes through 16 MiB buffers.
+"""Keeping the agent's memory flat while it moves gigabytes through MiB-sized buffers.
 
 glibc raises its mmap threshold each time a large block is freed, after which pack-sized
 buffers come from the heap and are never given back: a 2 GiB snapshot then peaks near
@@ -14,7 +14,9 @@ import logging
 
 log = logging.getLogger(__name__)
 
-M_MMAP_THRESHOLD = -3  # from <malloc.h>
+M_TRIM_THRESHOLD = -1  # from <malloc.h>
+M_MMAP_THRESHOLD = -3
+TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024  # keep freed chunk buffers for reuse, not re-faulted
 MMAP_THRESHOLD_BYTES = 8 * 1024 * 1024  # above the largest chunk (4 MiB), below a pack
 
 
@@ -28,5 +30,8 @@ def keep_large_buffers_in_mmap() -> None:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc
         return
-    if not mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES):
-        log.debug("mallopt(M_MMAP_THRESHOLD) refused")
+    if not (
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    ):
+        log.debug("mallopt refused")

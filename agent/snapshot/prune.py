@@ -105,7 +105,10 @@ def _repack(
 
     def upload(pack: SealedPack | None) -> None:
         if pack is not None:
-            repository.store.put(pack_key(pack.pack_id), pack.data)
+            try:
+                repository.store.put(pack_key(pack.pack_id), pack.data)
+            finally:
+                pack.release()
             with lock:
                 sealed.append(pack)
 

@@ -26,6 +26,7 @@ from .repository import Location, Repository
 from .store.base import ObjectNotFound
 
 MERGE_GAP_BYTES = 1024 * 1024  # fetch two blobs in one ranged GET if this close
+MAX_RANGE_BYTES = 6 * 1024 * 1024  # but no bigger: under the mmap threshold, buffers are reused
 TEMP_PREFIX = ".torpor-restore-"
 
 
@@ -247,7 +248,11 @@ def _ranges(
     ranges: list[tuple[int, int, list[tuple[bytes, Location]]]] = []
     for cid, location in blobs:
         end = location.offset + location.stored_length
-        if ranges and location.offset - ranges[-1][1] <= MERGE_GAP_BYTES:
+        if (
+            ranges
+            and location.offset - ranges[-1][1] <= MERGE_GAP_BYTES
+            and end - ranges[-1][0] <= MAX_RANGE_BYTES
+        ):
             start, _, group = ranges[-1]
             group.append((cid, location))
             ranges[-1] = (start, max(end, ranges[-1][1]), group)
