@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from .config import LogSection
 
 TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
+CHATTY_LIBRARIES = ("boto3", "botocore", "s3transfer", "urllib3")
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,3 +42,5 @@ def configure_logging(section: LogSection) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(section.level.upper())
+    for library in CHATTY_LIBRARIES:  # "Found credentials in environment variables" is noise
+        logging.getLogger(library).setLevel(max(root.level, logging.WARNING))

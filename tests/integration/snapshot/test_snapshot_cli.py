@@ -148,3 +148,46 @@ def test_sigkill_at_many_points_leaves_a_valid_repository_that_the_next_create_r
         assert finished["stored_new"] <= uploaded
         snapshot(config, "restore", "latest", "--target", str(tmp_path / f"dst{attempt}"))
         assert describe(tmp_path / f"dst{attempt}") == describe(source)
+
+
+def test_a_refused_credential_is_one_line(tmp_path: Path, moto_server_with_auth: str) -> None:
+    source = make_tree(tmp_path / "src")
+    extra = f'[snapshot.s3]\nendpoint_url = "{moto_server_with_auth}"\nregion = "us-east-1"\n'
+    config = write_config(tmp_path, source, "s3://torpor-auth/ws", extra)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "AKIAREVOKEDREVOKED00",
+        "AWS_SECRET_ACCESS_KEY": "revoked",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    result = subprocess.run(
+        [AGENT, "snapshot", "--config", str(config), "create"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "credentials were refused" in result.stderr
+
+
+def test_a_permission_error_part_way_is_one_line_and_the_repository_stays_valid(
+    tmp_path: Path,
+) -> None:
+    source = make_tree(tmp_path / "src", big_bytes=8 * 1024 * 1024)
+    repo = tmp_path / "repo"
+    config = write_config(tmp_path, source, str(repo), 'compression = "none"\n')
+    snapshot(config, "create")
+    (source / "more.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    snapshots = repo / "snapshots"
+    subprocess.run(["chattr", "+i", str(snapshots)], check=True)  # root ignores chmod
+    try:
+        result = snapshot(config, "create", check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(snapshots)], check=True)
+    assert result.returncode == 1 and result.stderr.strip().count("\n") == 0
+    assert str(snapshots) in result.stderr or "permission" in result.stderr.lower()
+    snapshot(config, "verify", "--read-data")
+    assert isinstance(last_json(snapshot(config, "create", "--json")), dict)
