@@ -6,29 +6,19 @@ import asyncio
 import signal
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.agent.fake_control_plane import FakeAgentService, FakeControlPlane
+from tests.integration.agent.fake_control_plane import FakeControlPlane
 from tests.support.processes import BIN, Agent
 from torpor.common.version import torpor_version
-from torpor.proto.v1 import agent_pb2
 
 pytestmark = pytest.mark.integration
 
 EX_CONFIG = 78
 AGENT = str(BIN / "torpor-agent")
-
-
-@pytest.fixture
-async def plane() -> AsyncIterator[FakeControlPlane]:
-    policy = agent_pb2.HeartbeatPolicy(interval_ms=200, ttl_ms=1000, grace_ms=1000)
-    fake = FakeControlPlane(FakeAgentService(policy=policy))
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.integration.agent.fake_control_plane import FakeAgentService, FakeControlPlane
+from tests.integration.agent.fake_control_plane import FakeControlPlane
 from tests.support.nvml_double import Scenario
 from torpor.agent.config import ControlPlaneSection
 from torpor.agent.connection import Connection
@@ -18,18 +17,8 @@ from torpor.agent.gpu.nvml import NvmlProbe
 from torpor.agent.identity import CredentialStore
 from torpor.agent.stream import HostFacts
 from torpor.agent.telemetry.host import HostProbe
-from torpor.proto.v1 import agent_pb2
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def plane() -> AsyncIterator[FakeControlPlane]:
-    policy = agent_pb2.HeartbeatPolicy(interval_ms=200, ttl_ms=1000, grace_ms=1000)
-    fake = FakeControlPlane(FakeAgentService(policy=policy))
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def test_gpu_telemetry_and_lost_gpu_alert_on_the_stream(

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.agent.fake_control_plane import FakeAgentService, FakeControlPlane
+from tests.integration.agent.fake_control_plane import FakeControlPlane
 from tests.integration.agent.gpu.conftest import run_variant
 from tests.support.idle_nvml import Burst, NvmlRig
 from tests.support.nvml_double import Scenario
@@ -225,15 +225,6 @@ def test_old_drivers_fall_back_and_the_policy_still_decides(
     assert resident["signals"]["gpu0.processes"][0] == "idle"
     assert not busy["ever_idle"]
     assert busy["signals"]["gpu0.utilisation"] == ["busy", "70%"]
-
-
-@pytest.fixture
-async def plane() -> AsyncIterator[FakeControlPlane]:
-    policy = agent_pb2.HeartbeatPolicy(interval_ms=200, ttl_ms=1000, grace_ms=1000)
-    fake = FakeControlPlane(FakeAgentService(policy=policy))
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def test_the_daemon_reports_gpu_status_from_the_double(
