@@ -43,13 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(f"torpor-agent {torpor_version()}")  # the command's output
         return 0
-    if args.command == "snapshot":
-        return _snapshot(args)
     try:
-        config = load_config(args.config)
+        config = _load_config(args)
     except ConfigError as error:
         print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
         return EX_CONFIG
+    if args.command == "snapshot":
+        configure_logging(config.log)
+        return snapshot_cli.run(args, config)
     if args.command in _LOCAL_COMMANDS:
         return _LOCAL_COMMANDS[args.command](args, config)
     if config.control_plane is None:
@@ -67,18 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 _LOCAL_COMMANDS = {"inhibit": idle_cli.run_inhibit, "status": idle_cli.run_status}
 
 
-def _snapshot(args: argparse.Namespace) -> int:
+def _load_config(args: argparse.Namespace) -> AgentConfig:
     """Snapshot commands work without a config file when --repository is given."""
     path = args.config
-    if path is None and (DEFAULT_CONFIG_PATH.exists() or not args.repository):
+    if args.command == "snapshot" and path is None:
+        if args.repository and not DEFAULT_CONFIG_PATH.exists():
+            return AgentConfig()
         path = DEFAULT_CONFIG_PATH
-    try:
-        config = load_config(path) if path is not None else AgentConfig()
-    except ConfigError as error:
-        print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
-        return EX_CONFIG
-    configure_logging(config.log)
-    return snapshot_cli.run(args, config)
+    return load_config(path)
 
 
 if __name__ == "__main__":

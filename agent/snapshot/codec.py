@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import lz4.block
 import zstandard
 
-from .format import Codec
+from .format import Codec, chunk_id
 
 MIN_SAVING = 0.03
 
@@ -86,6 +86,19 @@ def decompress(codec: int, stored: bytes | memoryview, raw_length: int) -> bytes
         raise CodecError(str(error)) from error
     if len(plain) != raw_length:
         raise CodecError(f"decoded {len(plain)} bytes, expected {raw_length}")
+    return plain
+
+
+def verified(
+    codec: int, stored: bytes | memoryview, raw_length: int, cid: bytes
+) -> bytes | memoryview:
+    """The chunk's plaintext, only if it decodes and hashes to `cid`; else CodecError."""
+    try:
+        plain = decompress(codec, stored, raw_length)
+    except CodecError as error:
+        raise CodecError(f"cannot be decoded ({error})") from error
+    if chunk_id(plain) != cid:
+        raise CodecError("does not match its hash")
     return plain
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from .format import FORMAT_VERSION, Entry, IndexObject, Manifest, SnapshotStats,
 from .pack import PackWriter, SealedPack
 from .parallel import run_all
 from .progress import Progress
-from .repository import Repository, default_hostname
+from .repository import Repository
 from .scan import Scanner
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class CreateOptions:
     excludes: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     parent: str | None = None  # a snapshot id; None: the newest of this host and workspace
-    hostname: str = field(default_factory=default_hostname)
+    hostname: str = field(default_factory=socket.gethostname)
 
 
 class _Uploads:

@@ -148,6 +148,10 @@ class Manifest(msgspec.Struct):
     stats: SnapshotStats
     entries: list[Entry]
 
+    def chunk_ids(self) -> set[bytes]:
+        """Every chunk the snapshot needs (what prune keeps and verify checks)."""
+        return {cid for e in self.entries for _, chunks in e.extents for cid, _ in chunks}
+
 
 _encoder = msgspec.msgpack.Encoder()
 

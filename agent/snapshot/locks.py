@@ -131,15 +131,3 @@ def _refresh(store: ObjectStore, key: str, record: LockRecord, stop: threading.E
             store.put(key, msgspec.json.encode(record))
         except StoreError as error:
             log.warning("could not refresh lock %s: %s", key, error)
-
-
-def remove_stale(store: ObjectStore, stale_s: float = STALE_AFTER_S) -> int:
-    """Deletes locks whose holder stopped refreshing them; returns how many."""
-    removed = 0
-    for info in store.list(LOCK_PREFIX):
-        with contextlib.suppress(ObjectNotFound, msgspec.DecodeError):
-            other = msgspec.json.decode(store.get(info.key), type=LockRecord)
-            if _stale(other, stale_s):
-                store.delete(info.key)
-                removed += 1
-    return removed

@@ -24,7 +24,6 @@ from .prune import PruneReport, prune
 from .repository import Repository, SnapshotInfo
 from .restore import Restorer
 from .retention import RetentionPolicy, to_keep
-from .store.base import ObjectStore
 from .store.open import RepositoryURLError, open_store
 from .verify import VerifyReport, verify
 
@@ -68,13 +67,15 @@ class Settings:
 
 
 @contextmanager
-def _store(settings: Settings) -> Iterator[ObjectStore]:
+def _repository(settings: Settings, *, init: bool = False) -> Iterator[Repository]:
+    """The repository at `settings.repository` (created first when `init`), closed after."""
     try:
         store = open_store(settings.repository, s3=settings.config.snapshot.s3)
     except RepositoryURLError as error:
         raise SnapshotError(f"[snapshot] repository: {error}") from error
     try:
-        yield store
+        opener = Repository.open_or_init if init else Repository.open
+        yield opener(store, settings.cache_dir)
     finally:
         store.close()
 
@@ -96,43 +97,38 @@ def create(
         parent=parent,
     )
     keep_large_buffers_in_mmap()
-    with _store(settings) as store:
-        repository = Repository.open_or_init(store, settings.cache_dir)
-        with locks.hold(store, "shared", "snapshot create", wait_s=CREATE_LOCK_WAIT_S):
-            if parent is not None:
-                options.parent = repository.resolve(parent)
-            snapshot_id, manifest = SnapshotCreator(repository, options, progress).run()
-            if keep:
-                repository.pin(snapshot_id)
+    with (
+        _repository(settings, init=True) as repository,
+        locks.hold(repository.store, "shared", "snapshot create", wait_s=CREATE_LOCK_WAIT_S),
+    ):
+        if parent is not None:
+            options.parent = repository.resolve(parent)
+        snapshot_id, manifest = SnapshotCreator(repository, options, progress).run()
+        if keep:
+            repository.pin(snapshot_id)
     return snapshot_id, manifest
 
 
 def list_snapshots(settings: Settings) -> list[SnapshotInfo]:
-    with _store(settings) as store:
-        return Repository.open(store, settings.cache_dir).snapshots()
+    with _repository(settings) as repository:
+        return repository.snapshots()
 
 
 def show(settings: Settings, reference: str) -> SnapshotInfo:
-    with _store(settings) as store:
-        repository = Repository.open(store, settings.cache_dir)
-        snapshots = repository.snapshots()
-        wanted = repository.resolve(reference, snapshots)
-        return next(info for info in snapshots if info.id == wanted)
+    with _repository(settings) as repository:
+        return repository.find(reference)
 
 
 def restore(settings: Settings, reference: str, target: Path, progress: Progress) -> str:
     keep_large_buffers_in_mmap()
-    with _store(settings) as store:
-        repository = Repository.open(store, settings.cache_dir)
-        snapshot_id = repository.resolve(reference)
-        manifest = repository.manifest(snapshot_id)
-        Restorer(repository, manifest, target, settings.threads).run(progress)
-    return snapshot_id
+    with _repository(settings) as repository:
+        info = repository.find(reference)
+        Restorer(repository, info.manifest, target, settings.threads).run(progress)
+    return info.id
 
 
 def check(settings: Settings, *, read_data: bool, progress: Progress) -> VerifyReport:
-    with _store(settings) as store:
-        repository = Repository.open(store, settings.cache_dir)
+    with _repository(settings) as repository:
         return verify(repository, read_data=read_data, threads=settings.threads, progress=progress)
 
 
@@ -140,8 +136,7 @@ def forget(
     settings: Settings, references: list[str], policy: RetentionPolicy, *, dry_run: bool
 ) -> list[str]:
     """Deletes the manifests named or not kept by `policy`; returns their ids."""
-    with _store(settings) as store:
-        repository = Repository.open(store, settings.cache_dir)
+    with _repository(settings) as repository:
         snapshots = repository.snapshots()
         doomed = {repository.resolve(ref, snapshots) for ref in references}
         if not policy.empty:
@@ -154,27 +149,27 @@ def forget(
             )
         doomed -= pinned
         if not dry_run:
-            with locks.hold(store, "shared", "snapshot forget"):
+            with locks.hold(repository.store, "shared", "snapshot forget"):
                 for snapshot_id in doomed:
                     repository.delete_snapshot(snapshot_id)
         return sorted(doomed)
 
 
 def prune_repository(settings: Settings, *, dry_run: bool, wait_s: float) -> PruneReport:
-    with _store(settings) as store:
-        repository = Repository.open(store, settings.cache_dir)
-        with locks.hold(store, "exclusive", "snapshot prune", wait_s=wait_s):
-            return prune(
-                repository,
-                dry_run=dry_run,
-                threads=settings.threads,
-                pack_size_bytes=settings.pack_size_bytes,
-            )
+    with (
+        _repository(settings) as repository,
+        locks.hold(repository.store, "exclusive", "snapshot prune", wait_s=wait_s),
+    ):
+        return prune(
+            repository,
+            dry_run=dry_run,
+            threads=settings.threads,
+            pack_size_bytes=settings.pack_size_bytes,
+        )
 
 
 def set_pin(settings: Settings, reference: str, *, pinned: bool) -> str:
-    with _store(settings) as store:
-        repository = Repository.open(store, settings.cache_dir)
+    with _repository(settings) as repository:
         snapshot_id = repository.resolve(reference)
         if pinned:
             repository.pin(snapshot_id)

@@ -12,9 +12,9 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from .codec import decompress
+from .codec import CodecError, verified
 from .errors import IntegrityError
-from .format import BlobRecord, Codec, IndexObject, chunk_id, index_key, pack_key
+from .format import BlobRecord, Codec, IndexObject, index_key, pack_key
 from .pack import PackWriter, SealedPack
 from .parallel import run_all
 from .repository import Repository
@@ -46,13 +46,7 @@ def prune(
 ) -> PruneReport:
     """The caller holds the exclusive lock."""
     repository.load_index()
-    live = {
-        cid
-        for info in repository.snapshots()
-        for entry in info.manifest.entries
-        for _, chunks in entry.extents
-        for cid, _ in chunks
-    }
+    live = set().union(*(info.manifest.chunk_ids() for info in repository.snapshots()))
     stored = repository.stored_packs()
     plan = _plan(repository, live, stored)
     report = PruneReport(dry_run=dry_run, packs_repacked=len(plan.repack))
@@ -116,12 +110,13 @@ def _repack(
         data = memoryview(repository.store.get(pack_key(pack_id)))
         for r in repack[pack_id]:
             blob = data[r.offset : r.offset + r.stored_length]
-            if chunk_id(decompress(r.codec, blob, r.raw_length)) != r.chunk_id:
+            try:
+                verified(r.codec, blob, r.raw_length, r.chunk_id)
+            except CodecError as error:
                 raise IntegrityError(
-                    f"chunk {r.chunk_id.hex()[:16]} in {pack_key(pack_id)} does not match its"
-                    " hash: prune stopped before deleting anything;"
-                    " run `snapshot verify --read-data`"
-                )
+                    f"chunk {r.chunk_id.hex()[:16]} in {pack_key(pack_id)} {error}:"
+                    " prune stopped before deleting anything; run `snapshot verify --read-data`"
+                ) from error
             upload(writer.add(r.chunk_id, Codec(r.codec), blob, r.raw_length))
 
     run_all(threads, copy, list(repack), "repack")

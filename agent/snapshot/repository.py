@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
-import msgspec
 
 from torpor.common.atomic import atomic_write_bytes
 from torpor.common.timestamps import utc_now
@@ -208,6 +205,12 @@ class Repository:
             raise SnapshotNotFound(f"{what} with id {reference!r} in {self.store.describe()}")
         return matches[0]
 
+    def find(self, reference: str) -> SnapshotInfo:
+        """The snapshot an id, a unique prefix or `latest` names (manifests read once)."""
+        snapshots = self.snapshots()
+        wanted = self.resolve(reference, snapshots)
+        return next(info for info in snapshots if info.id == wanted)
+
     def write_manifest(self, manifest: Manifest) -> str:
         """Writes a manifest once (conditional create): the snapshot's commit point."""
         data = encode_metadata(manifest)
@@ -261,12 +264,3 @@ class Repository:
         if self._cache is not None:
             with contextlib.suppress(OSError):
                 (self._cache / key).unlink()
-
-
-def default_hostname() -> str:
-    return socket.gethostname()
-
-
-def decode_error_types() -> tuple[type[Exception], ...]:
-    """What a damaged metadata object raises when decoded."""
-    return (msgspec.DecodeError, ValueError)

@@ -17,9 +17,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .codec import CodecError, decompress
+from .codec import CodecError, verified
 from .errors import IntegrityError
-from .format import Entry, Manifest, chunk_id, pack_key
+from .format import Entry, Manifest, pack_key
 from .parallel import raise_open_files_limit, run_all
 from .progress import Progress
 from .repository import Location, Repository
@@ -75,7 +75,7 @@ class Restorer:
             raise
         self._links()
         for entry in reversed(dirs):  # deepest last-listed first: children done before parents
-            self._set_metadata(self._path(entry), entry, is_dir=True)
+            self._set_metadata(self._path(entry), entry)
 
     # ---- planning ------------------------------------------------------------------
 
@@ -155,18 +155,12 @@ class Restorer:
     ) -> bytes | memoryview:
         """The chunk's plaintext, only if it hashes to its id."""
         try:
-            plain = decompress(location.codec, stored, location.raw_length)
+            return verified(location.codec, stored, location.raw_length, cid)
         except CodecError as error:
-            plain = b""
-            reason = f"cannot be decoded ({error})"
-        else:
-            reason = "does not match its hash"
-        if not plain or chunk_id(plain) != cid:
             raise IntegrityError(
-                f"chunk {cid.hex()[:16]} in {pack_key(location.pack_id)} {reason}"
+                f"chunk {cid.hex()[:16]} in {pack_key(location.pack_id)} {error}"
                 f" (needed by {first.file.entry.path}); nothing was written over that file"
-            )
-        return plain
+            ) from error
 
     def _write(self, target: _Target, plain: bytes | memoryview) -> None:
         file = target.file
@@ -186,7 +180,7 @@ class Restorer:
     def _finish(self, file: _File) -> None:
         os.close(file.fd)
         file.fd = -1
-        self._set_metadata(file.temp, file.entry, is_dir=False)
+        self._set_metadata(file.temp, file.entry)
         self._clear(file.final)
         file.temp.rename(file.final)
         self._progress.add(files=1)
@@ -207,7 +201,7 @@ class Restorer:
             if entry.kind == "symlink":
                 self._clear(path)
                 path.symlink_to(entry.target)
-                self._set_metadata(path, entry, is_dir=False)
+                self._set_metadata(path, entry)
             elif entry.kind == "file" and entry.hardlink:
                 self._clear(path)
                 os.link(self._target / entry.hardlink, path)
@@ -229,7 +223,7 @@ class Restorer:
         else:
             path.unlink()
 
-    def _set_metadata(self, path: Path, entry: Entry, *, is_dir: bool) -> None:
+    def _set_metadata(self, path: Path, entry: Entry) -> None:
         link = entry.kind == "symlink"
         if self._owner:
             os.chown(path, entry.uid, entry.gid, follow_symlinks=False)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .codec import CodecError, decompress
-from .format import chunk_id, content_id, pack_key
+from .codec import CodecError, verified
+from .format import content_id, pack_key
 from .parallel import run_all
 from .progress import Progress
 from .repository import Repository
@@ -39,13 +39,7 @@ def verify(
             report.problems.append(f"pack {pack_key(pack_id)} is indexed but missing")
     for info in repository.snapshots():
         report.snapshots += 1
-        missing = {
-            cid
-            for e in info.manifest.entries
-            for _, chunks in e.extents
-            for cid, _ in chunks
-            if cid not in repository.chunks
-        }
+        missing = info.manifest.chunk_ids() - repository.chunks.keys()
         if missing:
             report.problems.append(
                 f"snapshot {info.id[:12]} references {len(missing)} chunk(s) in no index"
@@ -72,11 +66,6 @@ def _read_pack(
     for record in repository.packs[pack_id]:
         stored = view[record.offset : record.offset + record.stored_length]
         try:
-            plain = decompress(record.codec, stored, record.raw_length)
+            verified(record.codec, stored, record.raw_length, record.chunk_id)
         except CodecError as error:
-            report.problems.append(f"chunk {record.chunk_id.hex()[:16]} in {key}: {error}")
-            continue
-        if chunk_id(plain) != record.chunk_id:
-            report.problems.append(
-                f"chunk {record.chunk_id.hex()[:16]} in {key} does not match its hash"
-            )
+            report.problems.append(f"chunk {record.chunk_id.hex()[:16]} in {key} {error}")
