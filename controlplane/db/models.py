@@ -89,3 +89,111 @@ class EventRow(Base):
     severity: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text, default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- accounts (design.md, "Accounts") -------------------------------------------------
+
+ROLE_OWNER = "owner"
+ROLE_MEMBER = "member"
+ROLE_BILLING_ADMIN = "billing_admin"
+
+
+class UserRow(Base):
+    """A person who logs in; `is_operator` is granted only by `torpor-controlplane operators`."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    """Stored lower-cased, so lookups are exact."""
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    """argon2id, in the PHC string format."""
+    is_operator: Mapped[bool] = mapped_column(default=False)
+    current_team_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("teams.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TeamRow(Base):
+    """Owns instances and snapshots; every user has at least their personal team."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class MembershipRow(Base):
+    """A user's role in a team: owner, member or billing_admin."""
+
+    __tablename__ = "memberships"
+
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime]
+
+
+class SessionRow(Base):
+    """A login: access tokens name it (`sid`), so revoking it ends them at once."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    refresh_hash: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ApiKeyRow(Base):
+    """A program's credential, acting as its user within one team; only the hash is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[str] = mapped_column(String(32), ForeignKey("teams.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class InvitationRow(Base):
+    """An invitation to a team, accepted with its one-time token (only the hash is kept)."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("teams.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+    accepted_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -372,6 +372,8 @@ class Command(_message.Message):
     PING_FIELD_NUMBER: _builtins.int
     HIBERNATE_FIELD_NUMBER: _builtins.int
     SET_IDLE_POLICY_FIELD_NUMBER: _builtins.int
+    RESTORE_FIELD_NUMBER: _builtins.int
+    TAKE_SNAPSHOT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """the agent answers with a CommandResult of the same id"""
     @_builtins.property
@@ -382,6 +384,10 @@ class Command(_message.Message):
     def hibernate(self) -> Global___Hibernate: ...
     @_builtins.property
     def set_idle_policy(self) -> Global___SetIdlePolicy: ...
+    @_builtins.property
+    def restore(self) -> Global___Restore: ...
+    @_builtins.property
+    def take_snapshot(self) -> Global___TakeSnapshot: ...
     def __init__(
         self,
         *,
@@ -390,12 +396,14 @@ class Command(_message.Message):
         ping: Global___Ping | None = ...,
         hibernate: Global___Hibernate | None = ...,
         set_idle_policy: Global___SetIdlePolicy | None = ...,
+        restore: Global___Restore | None = ...,
+        take_snapshot: Global___TakeSnapshot | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["hibernate", b"hibernate", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "set_idle_policy", b"set_idle_policy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hibernate", b"hibernate", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "restore", b"restore", "set_idle_policy", b"set_idle_policy", "take_snapshot", b"take_snapshot"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hibernate", b"hibernate", "id", b"id", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "set_idle_policy", b"set_idle_policy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hibernate", b"hibernate", "id", b"id", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "restore", b"restore", "set_idle_policy", b"set_idle_policy", "take_snapshot", b"take_snapshot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ping", "hibernate", "set_idle_policy"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ping", "hibernate", "set_idle_policy", "restore", "take_snapshot"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -634,3 +642,57 @@ class ProcessAllowList(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProcessAllowList: _TypeAlias = ProcessAllowList  # noqa: Y015
+
+@_typing.final
+class Restore(_message.Message):
+    """Restore a snapshot of the agent's configured repository into its workspace
+    (a wake, or a failover). Long: the result comes when the restore is done,
+    with ok=false and the reason when a chunk fails its hash or the workspace
+    is not empty. Progress goes out as `snapshot.progress` events.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    snapshot_id: _builtins.str
+    """full id or unique prefix"""
+    def __init__(
+        self,
+        *,
+        snapshot_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["snapshot_id", b"snapshot_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Restore: _TypeAlias = Restore  # noqa: Y015
+
+@_typing.final
+class TakeSnapshot(_message.Message):
+    """Take a snapshot now without hibernating (a user's request, a schedule).
+    Long: answered with CommandResult.snapshot_id when the snapshot is written.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    KEEP_FOREVER_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """recorded with the snapshot, e.g. "manual" """
+    keep_forever: _builtins.bool
+    """pin it: never forgotten by retention"""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        keep_forever: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keep_forever", b"keep_forever", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TakeSnapshot: _TypeAlias = TakeSnapshot  # noqa: Y015

@@ -1,0 +1,1 @@
+"""Accounts: users, teams and roles, sessions, API keys, invitations (design.md, "Accounts")."""

@@ -1,0 +1,77 @@
+"""The provider interface: acquire a host for an instance, release it, say what it offers.
+
+A provider is where GPU machines come from: a cloud account, a bare-metal pool, or this
+machine (`local`). The control plane asks it for a host matching an instance's spec, waits
+for that host's agent to connect, and gives the host back when the instance hibernates or
+is deleted. Everything about the machine itself (price, region, GPU type) is the
+provider's to say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a provider can place: `gpu_count` x `gpu_type` in `region`, at a price."""
+
+    provider: str
+    gpu_type: str
+    gpu_count: int
+    region: str
+    price_per_hour_cents: int
+    """Price of the whole machine per hour, in US cents (integer: savings are to the cent)."""
+    available: int | None = None
+    """How many more such hosts can be had now; None when the provider cannot say."""
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """What an instance needs from a host."""
+
+    gpu_type: str
+    gpu_count: int
+    region: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A host a provider acquired for one instance."""
+
+    provider: str
+    lease_id: str
+    """The provider's own handle (a process id, a cloud instance id): used to release it."""
+    host_id: str
+    """The control plane's host id, once the host's agent joined."""
+    offer: Offer
+    details: dict[str, str] = field(default_factory=dict)
+    """Provider-specific facts worth recording (a workspace path, a cloud zone)."""
+
+
+class Provider(Protocol):
+    """Acquires and releases hosts. Implementations must make both idempotent by
+    `request_id`/`lease_id`: the control plane retries after a crash or a restart."""
+
+    name: str
+
+    async def offers(self) -> list[Offer]:
+        """Every (gpu type, count, region) this provider can place, with its price."""
+        ...
+
+    async def acquire(self, spec: HostSpec, *, request_id: str) -> Placement:
+        """A new host for `spec`, its agent joined (the host id known). A second call with
+        the same `request_id` returns the same placement instead of a second host.
+
+        Raises InvalidArgument (field `gpu_type`, `gpu_count` or `region`) for a spec no
+        offer matches, Unavailable when none can be had now."""
+        ...
+
+    async def release(self, lease_id: str) -> None:
+        """Stops the host and deletes what lived on it; releasing twice is a no-op."""
+        ...
+
+    async def close(self) -> None:
+        """Called at control-plane shutdown; local hosts may stay up for the restart."""
+        ...
