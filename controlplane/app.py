@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 
 from torpor.common.version import torpor_version
 
+from .http.api_keys import ApiKeyController
 from .http.auth import AuthController
 from .http.caller import provide_caller
 from .http.dependencies import provide_control_plane
@@ -22,6 +23,8 @@ from .http.exceptions import exception_handlers
 from .http.health import HealthController
 from .http.hosts import HostController
 from .http.metrics import MetricsController, build_metrics, provide_metrics
+from .http.teams import TeamController
+from .http.users import InvitationController, UserController
 from .runtime import ControlPlane
 from .settings import Settings, load_settings
 
@@ -37,7 +40,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     app = Litestar(
-        route_handlers=[HealthController, HostController, MetricsController, AuthController],
+        route_handlers=[
+            HealthController,
+            HostController,
+            MetricsController,
+            AuthController,
+            ApiKeyController,
+            UserController,
+            TeamController,
+            InvitationController,
+        ],
         lifespan=[run_control_plane],
         dependencies={
             "control_plane": Provide(provide_control_plane),
