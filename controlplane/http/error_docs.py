@@ -29,6 +29,7 @@ _MEANING = {
     404: "No such resource in your teams",
     409: "Conflicts with the current state; the message says what to do",
     429: "Too many attempts; see the Retry-After header",
+    503: "A dependency (the database) is not answering; retry later",
 }
 
 
