@@ -101,14 +101,26 @@ class Connection:
         self._stopping.set()
 
     async def run(self) -> None:
-        options = channel_options(self._section)
-        async with grpc.aio.insecure_channel(self._section.address, options=options) as channel:
+        async with self._channel() as channel:
             stub = agent_pb2_grpc.AgentServiceStub(channel)
             while not self._stopping.is_set():
                 reason = await self._attempt(stub)
                 if reason is None:
                     return
                 await self._pause(reason)
+
+    def _channel(self) -> grpc.aio.Channel:
+        """TLS when the config names a CA or a client certificate, else plaintext."""
+        options: list[tuple[str, int | str]] = [*channel_options(self._section)]
+        tls = self._section.tls()
+        if tls is None:
+            return grpc.aio.insecure_channel(self._section.address, options=options)
+        try:
+            credentials = tls.credentials()
+        except OSError as error:
+            raise PermanentError(f"control_plane.tls_*: cannot read a TLS file: {error}") from None
+        options += tls.options()
+        return grpc.aio.secure_channel(self._section.address, credentials, options=options)
 
     async def _attempt(self, stub: agent_pb2_grpc.AgentServiceAsyncStub) -> str | None:
         """One join-if-needed and one stream; returns why it ended, None once stopped."""
