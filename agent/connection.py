@@ -21,6 +21,7 @@ from typing import TypeVar
 import grpc
 
 from torpor.common.backoff import Backoff
+from torpor.common.tls import looks_like_handshake_failure
 from torpor.proto.v1 import agent_pb2, agent_pb2_grpc
 
 from .commands import CommandDispatcher
@@ -133,7 +134,7 @@ class Connection:
         except StreamFailed as failure:
             return str(failure)
         except grpc.aio.AioRpcError as error:
-            return f"{error.code().name}: {error.details()}"
+            return _reason(error, tls=self._section.tls() is not None)
         return None if stopped else "the control plane ended the stream"
 
     async def _credential(self, stub: agent_pb2_grpc.AgentServiceAsyncStub) -> HostCredential:
@@ -227,3 +228,15 @@ class Connection:
         with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
             await task
         return None
+
+
+def _reason(error: grpc.aio.AioRpcError, *, tls: bool) -> str:
+    """The failure in one line; a failed TLS handshake also says what to check."""
+    reason = f"{error.code().name}: {' '.join((error.details() or '').split())}"
+    unavailable = error.code() == grpc.StatusCode.UNAVAILABLE
+    if tls and unavailable and looks_like_handshake_failure(reason):
+        reason += (
+            "; if the TLS handshake failed, check control_plane.tls_ca_file, and that "
+            "tls_cert_file is unexpired, from the control plane's client CA and names this host"
+        )
+    return reason

@@ -70,6 +70,18 @@ def test_agent_and_torporctl_present_certificates(
         ),
     )
     agent.start()
+    old_cert, old_key = ca.host("gpu-old", expired=True).write(pki, "gpu-old")
+    expired = Agent(
+        "gpu-old",
+        tmp_path / "expired",
+        f"localhost:{plane.grpc_port}",
+        plane.cli("tokens", "create"),
+        control_plane_extra=(
+            f'tls_ca_file = "{pki / "ca.pem"}"\n'
+            f'tls_cert_file = "{old_cert}"\ntls_key_file = "{old_key}"'
+        ),
+    )
+    expired.start()
     token = plane.cli("admin-tokens", "create", "ops")
     operator = {"TORPOR_CA": str(pki / "ca.pem"), "TORPOR_CERT": str(op_cert)}
     operator["TORPOR_KEY"] = str(op_key)
@@ -81,8 +93,12 @@ def test_agent_and_torporctl_present_certificates(
 
     try:
         wait_until(connected, 30, f"the agent to connect over mutual TLS; log:\n{agent.log()}")
+        hint = "tls_cert_file is unexpired"
+        wait_until(lambda: hint in expired.log(), 30, "the expired agent to log the TLS hint")
+        assert expired.process is not None and expired.process.poll() is None  # it retries
     finally:
         agent.stop()
+        expired.stop()
 
     no_cert = ctl(plane, token, "--ca", str(pki / "ca.pem"), "hosts")
     assert no_cert.returncode == 3
