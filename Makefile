@@ -52,7 +52,7 @@ layers: $(STAMP)
 
 check: lint types proto-check layers ## lint + types + proto freshness + import layering
 
-test: $(STAMP) ## run the whole test suite (SQLite and PostgreSQL)
+test: $(STAMP) systemd-tools ## run the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP) ## only the fast in-process tests
@@ -77,6 +77,15 @@ bench-tools:
 		{ apt-get install -y -q $$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1; }; } \
 		|| { echo "bench-snapshot: could not install$$missing with apt-get (need root and the Debian mirror); install them and run again"; exit 1; }; \
 	fi
+
+# tests/integration/test_packaging.py runs `systemd-analyze verify` on packaging/*.service;
+# Debian's systemd package brings it (installed only when missing; nothing is started).
+.PHONY: systemd-tools
+systemd-tools:
+	@command -v systemd-analyze >/dev/null || { \
+		echo "installing systemd (for systemd-analyze verify)"; \
+		{ apt-get install -y -q systemd >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q systemd >/dev/null 2>&1; }; } \
+		|| { echo "systemd-tools: could not install systemd with apt-get (need root and the Debian mirror); install it and run again"; exit 1; }; }
 
 bench-snapshot: $(STAMP) bench-tools ## torpor snapshot vs restic, borg, tar|zstd (SNAPSHOT_SIZE=2GiB)
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.snapshot --size $(SNAPSHOT_SIZE) --compression $(SNAPSHOT_COMPRESSION)

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from torpor.common import paths
+from torpor.common.tls import ClientTls
 
 from .gpu.settings import GpuSection
 from .idle.settings import IdleSection
@@ -68,6 +69,20 @@ def _read_token_file(value: object) -> TokenFile:
     return TokenFile(path, token)
 
 
+def _readable_file(value: object) -> Path:
+    """A TLS file that cannot be read is a config error at start-up, not a retry loop."""
+    if not isinstance(value, str | Path):
+        raise PydanticCustomError("file", "expected a file path")
+    path = Path(value)
+    try:
+        path.read_bytes()
+    except OSError as error:
+        raise PydanticCustomError(
+            "file", "cannot read {path}: {reason}", {"path": str(path), "reason": error.strerror}
+        ) from error
+    return path
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,6 +113,14 @@ class ControlPlaneSection(_Section):
     """Cap of the reconnect delay."""
     connect_timeout_s: float = Field(default=10.0, gt=0)
     """How long a Join call or the wait for Welcome may take."""
+    tls_ca_file: Annotated[Path, PlainValidator(_readable_file)] | None = None
+    """PEM CA bundle the control plane's certificate must chain to; set, the agent uses TLS."""
+    tls_cert_file: Annotated[Path, PlainValidator(_readable_file)] | None = None
+    """PEM client certificate naming this machine (mutual TLS); set, the agent uses TLS."""
+    tls_key_file: Annotated[Path, PlainValidator(_readable_file)] | None = None
+    """The private key of `tls_cert_file`."""
+    tls_server_name: str | None = Field(default=None, min_length=1)
+    """The name to check the server certificate against, when `address` is an IP or alias."""
 
     @field_validator("address")
     @classmethod
@@ -115,9 +138,19 @@ class ControlPlaneSection(_Section):
     def _check_combinations(self) -> Self:
         if self.join_token is not None and self.join_token_file is not None:
             raise PydanticCustomError("token_choice", "set join_token or join_token_file, not both")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise PydanticCustomError("tls_pair", "set tls_cert_file and tls_key_file together")
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise PydanticCustomError("backoff", "reconnect_max_s must be >= reconnect_initial_s")
         return self
+
+    def tls(self) -> ClientTls | None:
+        """TLS settings for the channel; None: plaintext (no tls_* key set)."""
+        if self.tls_ca_file is None and self.tls_cert_file is None:
+            return None
+        return ClientTls(
+            self.tls_ca_file, self.tls_cert_file, self.tls_key_file, self.tls_server_name
+        )
 
     def token(self) -> str | None:
         """The join token from whichever field set it."""

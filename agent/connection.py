@@ -21,6 +21,7 @@ from typing import TypeVar
 import grpc
 
 from torpor.common.backoff import Backoff
+from torpor.common.tls import looks_like_handshake_failure
 from torpor.proto.v1 import agent_pb2, agent_pb2_grpc
 
 from .commands import CommandDispatcher
@@ -101,14 +102,26 @@ class Connection:
         self._stopping.set()
 
     async def run(self) -> None:
-        options = channel_options(self._section)
-        async with grpc.aio.insecure_channel(self._section.address, options=options) as channel:
+        async with self._channel() as channel:
             stub = agent_pb2_grpc.AgentServiceStub(channel)
             while not self._stopping.is_set():
                 reason = await self._attempt(stub)
                 if reason is None:
                     return
                 await self._pause(reason)
+
+    def _channel(self) -> grpc.aio.Channel:
+        """TLS when the config names a CA or a client certificate, else plaintext."""
+        options: list[tuple[str, int | str]] = [*channel_options(self._section)]
+        tls = self._section.tls()
+        if tls is None:
+            return grpc.aio.insecure_channel(self._section.address, options=options)
+        try:
+            credentials = tls.credentials()
+        except OSError as error:
+            raise PermanentError(f"control_plane.tls_*: cannot read a TLS file: {error}") from None
+        options += tls.options()
+        return grpc.aio.secure_channel(self._section.address, credentials, options=options)
 
     async def _attempt(self, stub: agent_pb2_grpc.AgentServiceAsyncStub) -> str | None:
         """One join-if-needed and one stream; returns why it ended, None once stopped."""
@@ -121,7 +134,7 @@ class Connection:
         except StreamFailed as failure:
             return str(failure)
         except grpc.aio.AioRpcError as error:
-            return f"{error.code().name}: {error.details()}"
+            return _reason(error, tls=self._section.tls() is not None)
         return None if stopped else "the control plane ended the stream"
 
     async def _credential(self, stub: agent_pb2_grpc.AgentServiceAsyncStub) -> HostCredential:
@@ -215,3 +228,15 @@ class Connection:
         with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
             await task
         return None
+
+
+def _reason(error: grpc.aio.AioRpcError, *, tls: bool) -> str:
+    """The failure in one line; a failed TLS handshake also says what to check."""
+    reason = f"{error.code().name}: {' '.join((error.details() or '').split())}"
+    unavailable = error.code() == grpc.StatusCode.UNAVAILABLE
+    if tls and unavailable and looks_like_handshake_failure(reason):
+        reason += (
+            "; if the TLS handshake failed, check control_plane.tls_ca_file, and that "
+            "tls_cert_file is unexpired, from the control plane's client CA and names this host"
+        )
+    return reason

@@ -16,11 +16,13 @@ import grpc
 from sqlalchemy import text
 
 from .db.engine import one_line, redact
-from .errors import Unavailable
+from .errors import NotFound, Unavailable
 from .grpc.admin_servicer import AdminServicer
 from .grpc.agent_servicer import AgentServicer
+from .grpc.certificate_policy import CertificatePolicy
 from .grpc.context import InFlight
 from .grpc.server import build_server
+from .grpc.tls import server_tls
 from .services import Services, open_services
 from .settings import Settings
 
@@ -71,12 +73,25 @@ class ControlPlane:
         admin = AdminServicer(
             services.admin_tokens, services.hosts, services.bus, services.commands, self._inflight
         )
+        tls = server_tls(self.settings)
         server, self.grpc_port = build_server(
-            self.settings.grpc_host, self.settings.grpc_port, agent, admin
+            self.settings.grpc_host,
+            self.settings.grpc_port,
+            agent,
+            admin,
+            tls=tls,
+            interceptors=[CertificatePolicy(self._hostname_of)] if tls and tls.mutual else [],
         )
         await server.start()
         self._grpc = server
         self._stack.push_async_callback(self._stop_grpc)
+
+    async def _hostname_of(self, host_id: str) -> str | None:
+        """For the certificate policy: the stored hostname, None for an unknown host."""
+        try:
+            return (await self.services.hosts.get(host_id)).hostname
+        except NotFound:
+            return None
 
     async def _stop_grpc(self) -> None:
         """Ends streams and watches first so the grace period is not spent waiting on them."""

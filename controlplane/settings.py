@@ -97,6 +97,35 @@ class Settings(BaseSettings):
     api_key_rate_per_minute: int = Field(default=10, ge=1)
     """API keys a user may create per minute."""
 
+    grpc_tls_cert: Path | None = None
+    """PEM certificate (chain) the gRPC server presents; with `TORPOR_GRPC_TLS_KEY` it
+    turns TLS on (docs/tls.md)."""
+
+    grpc_tls_key: Path | None = None
+    """PEM private key of `TORPOR_GRPC_TLS_CERT` (keep it mode 0600)."""
+
+    grpc_tls_client_ca: Path | None = None
+    """PEM CA bundle that client certificates must chain to; set, every agent and torporctl
+    must present a certificate (mutual TLS) and AdminService takes operator ones only."""
+
+    @field_validator("grpc_tls_cert", "grpc_tls_key", "grpc_tls_client_ca")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                value.read_bytes()
+            except OSError as err:
+                raise ValueError(f"cannot read {value}: {err.strerror}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> Settings:
+        if (self.grpc_tls_cert is None) != (self.grpc_tls_key is None):
+            raise ValueError("set TORPOR_GRPC_TLS_CERT and TORPOR_GRPC_TLS_KEY together")
+        if self.grpc_tls_client_ca is not None and self.grpc_tls_cert is None:
+            raise ValueError("TORPOR_GRPC_TLS_CLIENT_CA needs TORPOR_GRPC_TLS_CERT and _KEY")
+        return self
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_log_level(cls, value: object) -> object:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from torpor.common.tls import ClientTls
 from torpor.ctl import output
 from torpor.ctl.client import EXIT_OK, EXIT_USAGE, AdminClient, CtlError, Target
 from torpor.proto.v1 import admin_pb2
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="file holding the admin token (env TORPOR_ADMIN_TOKEN_FILE)",
     )
+    add_tls_arguments(parser)
     parser.add_argument("--output", "-o", choices=("table", "json"), default="table")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -57,6 +59,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="first replay the stored events numbered above N (default 0: only new events)",
     )
     return parser
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """--ca/--cert/--key: TLS to the gRPC port, with a client certificate for mutual TLS."""
+    env = os.environ.get
+    tls = parser.add_argument_group("TLS (any of --ca/--cert turns it on)")
+    tls.add_argument(
+        "--ca", type=Path, default=env("TORPOR_CA"), help="PEM CA bundle (env TORPOR_CA)"
+    )
+    tls.add_argument(
+        "--cert", type=Path, default=env("TORPOR_CERT"), help="operator certificate (TORPOR_CERT)"
+    )
+    tls.add_argument("--key", type=Path, default=env("TORPOR_KEY"), help="its key (TORPOR_KEY)")
+    tls.add_argument(
+        "--tls-server-name",
+        default=env("TORPOR_TLS_SERVER_NAME"),
+        help="name to check the server certificate against (TORPOR_TLS_SERVER_NAME)",
+    )
+
+
+def resolve_tls(args: argparse.Namespace) -> ClientTls | None:
+    if args.ca is None and args.cert is None:
+        return None
+    if (args.cert is None) != (args.key is None):
+        raise CtlError("pass --cert and --key together (TORPOR_CERT, TORPOR_KEY)", EXIT_USAGE)
+    return ClientTls(args.ca, args.cert, args.key, args.tls_server_name)
 
 
 def resolve_token(args: argparse.Namespace) -> str:
@@ -117,7 +145,8 @@ COMMANDS: dict[str, Callable[[AdminClient, argparse.Namespace], str]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        client = AdminClient(Target(args.server, resolve_token(args), args.timeout))
+        target = Target(args.server, resolve_token(args), args.timeout, resolve_tls(args))
+        client = AdminClient(target)
         try:
             text = COMMANDS[args.command](client, args)
         finally:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
+from torpor.common.tls import ClientTls, looks_like_handshake_failure
 from torpor.proto.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
 EXIT_OK = 0
@@ -36,13 +37,17 @@ class Target:
     address: str
     token: str
     timeout_s: float
+    tls: ClientTls | None = None
+    """None: plaintext; else the CA to trust and the certificate to present."""
 
 
-def explain(error: grpc.RpcError, address: str) -> CtlError:
+def explain(error: grpc.RpcError, address: str, tls: bool = False) -> CtlError:
     """Turns a failed call into the line an operator can act on."""
     call = cast(grpc.Call, error)  # every RpcError grpc raises is also a Call
     code = call.code()
-    details = call.details() or code.name
+    details = " ".join((call.details() or code.name).split())
+    if code == grpc.StatusCode.UNAVAILABLE and looks_like_handshake_failure(details):
+        return _handshake_failed(address, details, tls)
     if code in _UNREACHABLE:
         return CtlError(
             f"cannot reach the control plane at {address} ({details}): "
@@ -59,12 +64,28 @@ def explain(error: grpc.RpcError, address: str) -> CtlError:
     return CtlError(f"{code.name.lower().replace('_', ' ')}: {details}", EXIT_REFUSED)
 
 
+def _handshake_failed(address: str, details: str, tls: bool) -> CtlError:
+    """The server hangs up during the handshake without saying why: name what to check."""
+    if tls:
+        hint = (
+            "check that --ca (TORPOR_CA) is the CA that signed the server's certificate and "
+            "that --cert/--key (TORPOR_CERT, TORPOR_KEY) are an unexpired operator "
+            "certificate from the control plane's client CA"
+        )
+    else:
+        hint = "the server may require TLS: pass --ca, --cert and --key (TORPOR_CA, ...)"
+    return CtlError(
+        f"TLS handshake with the control plane at {address} failed ({details}): {hint}",
+        EXIT_UNREACHABLE,
+    )
+
+
 class AdminClient:
     """Thin typed wrapper over the AdminService stub; every call carries the token."""
 
     def __init__(self, target: Target) -> None:
         self._target = target
-        self._channel = grpc.insecure_channel(target.address)
+        self._channel = _channel(target)
         self._stub = admin_pb2_grpc.AdminServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {target.token}"),)
 
@@ -90,7 +111,7 @@ class AdminClient:
             yield from stream
         except grpc.RpcError as error:
             if cast(grpc.Call, error).code() != grpc.StatusCode.CANCELLED:
-                raise explain(error, self._target.address) from None
+                raise explain(error, self._target.address, self._tls) from None
         finally:
             stream.cancel()
 
@@ -105,4 +126,18 @@ class AdminClient:
                 wait_for_ready=False,
             )
         except grpc.RpcError as error:
-            raise explain(error, self._target.address) from None
+            raise explain(error, self._target.address, self._tls) from None
+
+    @property
+    def _tls(self) -> bool:
+        return self._target.tls is not None
+
+
+def _channel(target: Target) -> grpc.Channel:
+    if target.tls is None:
+        return grpc.insecure_channel(target.address)
+    try:
+        credentials = target.tls.credentials()
+    except OSError as error:
+        raise CtlError(f"cannot read a TLS file: {error}", EXIT_USAGE) from None
+    return grpc.secure_channel(target.address, credentials, options=target.tls.options())

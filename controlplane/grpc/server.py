@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import grpc
 
 from torpor.proto.v1 import admin_pb2_grpc, agent_pb2_grpc
@@ -9,6 +12,7 @@ from torpor.proto.v1 import admin_pb2_grpc, agent_pb2_grpc
 from ..errors import Unavailable
 from .admin_servicer import AdminServicer
 from .agent_servicer import AgentServicer
+from .tls import ServerTls
 
 # Agents ping every 10 s (design.md, stream protocol 9); without these options gRPC's
 # default ping policy would answer their keepalives with GOAWAY "too_many_pings".
@@ -20,15 +24,26 @@ SERVER_OPTIONS = [
 
 
 def build_server(
-    host: str, port: int, agent: AgentServicer, admin: AdminServicer
+    host: str,
+    port: int,
+    agent: AgentServicer,
+    admin: AdminServicer,
+    *,
+    tls: ServerTls | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
 ) -> tuple[grpc.aio.Server, int]:
-    """The server (not started) and the port it bound (useful when `port` is 0)."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    """The server (not started) and the port it bound (useful when `port` is 0).
+
+    With `tls` the port speaks TLS only: there is no plaintext port beside it."""
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(agent, server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, tls.credentials())
     except RuntimeError as err:
         raise Unavailable(f"cannot listen for gRPC on {address}: {err}") from err
     if bound == 0:

@@ -153,6 +153,7 @@ address = "{address}"
 join_token = "{token}"
 reconnect_initial_s = 0.2
 reconnect_max_s = {reconnect_max_s}
+{control_plane_extra}
 
 [telemetry]
 disk_path = "{state_dir}"
@@ -168,6 +169,8 @@ class Agent:
     address: str
     join_token: str
     reconnect_max_s: float = 1.0
+    control_plane_extra: str = ""
+    """More `[control_plane]` lines (TLS files, ...)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -187,6 +190,7 @@ class Agent:
                 address=self.address,
                 token=self.join_token,
                 reconnect_max_s=self.reconnect_max_s,
+                control_plane_extra=self.control_plane_extra,
             )
         )
         self.process = subprocess.Popen(

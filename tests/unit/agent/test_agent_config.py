@@ -153,3 +153,32 @@ def test_state_dir_defaults() -> None:
     assert default_state_dir(systemd, 1000, home) == Path("/var/lib/torpor-a")
     assert default_state_dir({}, 0, home) == Path("/var/lib/torpor")
     assert default_state_dir({}, 1000, home) == Path("/home/op/.local/share/torpor")
+
+
+def test_tls_files_are_read_at_load_and_come_in_pairs(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    path = write(
+        tmp_path,
+        f"[control_plane]\naddress = 'h:1'\ntls_ca_file = '{tmp_path / 'ca.pem'}'\n"
+        f"tls_cert_file = '{tmp_path / 'ca.pem'}'\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "set tls_cert_file and tls_key_file together" in str(caught.value)
+    path = write(
+        tmp_path, "[control_plane]\naddress = 'h:1'\ntls_ca_file = '/nonexistent/ca.pem'\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "control_plane.tls_ca_file: cannot read /nonexistent/ca.pem" in str(caught.value)
+
+
+def test_tls_is_on_when_a_ca_or_certificate_is_set(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
+    plain = load_config(write(tmp_path, "[control_plane]\naddress = 'h:1'\n"))
+    assert plain.control_plane is not None and plain.control_plane.tls() is None
+    text = f"[control_plane]\naddress = 'h:1'\ntls_ca_file = '{tmp_path / 'ca.pem'}'\n"
+    section = load_config(write(tmp_path, text)).control_plane
+    assert section is not None
+    tls = section.tls()
+    assert tls is not None and tls.ca == tmp_path / "ca.pem" and tls.cert is None

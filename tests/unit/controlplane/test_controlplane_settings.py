@@ -77,3 +77,19 @@ def test_every_invalid_variable_is_reported_at_once(monkeypatch: pytest.MonkeyPa
 def test_every_field_is_documented() -> None:
     for name, field in Settings.model_fields.items():
         assert field.description, f"{name} has no docstring"
+
+
+def test_tls_settings_come_together_and_must_be_readable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "server.key").write_text("key")
+    monkeypatch.setenv("TORPOR_GRPC_TLS_KEY", str(tmp_path / "server.key"))
+    with pytest.raises(SettingsError) as caught:
+        load_settings(state_dir=tmp_path)
+    assert "set TORPOR_GRPC_TLS_CERT and TORPOR_GRPC_TLS_KEY together" in str(caught.value)
+    monkeypatch.setenv("TORPOR_GRPC_TLS_CERT", "/nonexistent/server.crt")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(state_dir=tmp_path)
+    assert caught.value.lines == [
+        "TORPOR_GRPC_TLS_CERT: cannot read /nonexistent/server.crt: No such file or directory"
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from torpor.ctl.cli import main
@@ -37,3 +39,15 @@ def test_unreachable_server_exits_3_with_one_line(capsys: pytest.CaptureFixture[
 def test_token_file_is_read(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--token-file", "/nonexistent/token", "hosts"]) == EXIT_USAGE
     assert "cannot read the admin token file" in capsys.readouterr().err
+
+
+def test_tls_flags_are_checked_before_connecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--token", "tat_x.y", "--cert", str(tmp_path / "c.pem"), "hosts"]) == EXIT_USAGE
+    assert "pass --cert and --key together" in capsys.readouterr().err
+    assert main(["--token", "tat_x.y", "--ca", str(tmp_path / "missing.pem"), "hosts"]) == (
+        EXIT_USAGE
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read a TLS file" in err
