@@ -51,16 +51,23 @@ async def test_a_newer_stream_replaces_the_older(services: Services) -> None:
 
 
 async def test_a_silent_host_is_lost_after_ttl_plus_grace(services: Services) -> None:
-    hub = services.hub
-    await hub.start()
+    """On a clock the test moves (a loaded machine's sleeps would race a real one)."""
+    now = [0.0]
+    hub = AgentHub(services.hosts, services.hub.policy, clock=lambda: now[0])
+    lost_after = hub.policy.lost_after_s
     hello = await joined(services)
     stream, _ = await hub.connect(hello)
-    for _ in range(4):  # messages keep it alive past one ttl+grace (0.4 s)
-        await asyncio.sleep(0.15)
+    for _ in range(4):  # messages keep it alive past several ttl+grace
+        now[0] += lost_after * 0.75
         hub.touch(stream)
+        await hub.reap_once()
+    assert hub.is_connected(hello.host_id) and not stream.closed
+    now[0] += lost_after * 0.99
+    await hub.reap_once()
     assert hub.is_connected(hello.host_id)
-    await eventually(lambda: stream.closed)
-    assert not hub.is_connected(hello.host_id)
+    now[0] += lost_after * 0.02
+    await hub.reap_once()
+    assert stream.closed and not hub.is_connected(hello.host_id)
     assert (await services.hosts.get(hello.host_id)).state == "disconnected"
     lost = (await services.events.after(0, hello.host_id))[-1]
     assert (lost.kind, lost.severity) == ("host.lost", "warning")
@@ -70,17 +77,22 @@ async def test_a_restart_gives_connected_hosts_time_to_come_back(services: Servi
     back, away = await joined(services), await joined(services)
     for hello in (back, away):
         await services.hosts.record_hello(hello)
-    hub = AgentHub(services.hosts, services.hub.policy)  # a freshly restarted control plane
+    now = [0.0]  # a clock the test moves: a restarted control plane's deadlines
+    hub = AgentHub(services.hosts, services.hub.policy, clock=lambda: now[0])
     await hub.start()
     try:
-        await asyncio.sleep(0.1)
+        now[0] += hub.policy.lost_after_s * 0.9
+        await hub.reap_once()
         assert (await services.hosts.get(away.host_id)).state == "connected"  # not yet
         await hub.connect(back)
-        await eventually(lambda: not hub.is_connected(back.host_id))
-        await asyncio.sleep(0.2)  # the reaper's next pass writes off the host that never came
+        now[0] += hub.policy.lost_after_s * 0.2
+        await hub.reap_once()  # the host that never came back is written off
         assert (await services.hosts.get(away.host_id)).state == "disconnected"
-        assert (await services.hosts.get(back.host_id)).state == "disconnected"  # silent, lost
         assert (await kinds(services, away.host_id))[-1] == "host.lost"
+        assert hub.is_connected(back.host_id)
+        now[0] += hub.policy.lost_after_s
+        await hub.reap_once()  # the one that came back, then fell silent, is lost too
+        assert (await services.hosts.get(back.host_id)).state == "disconnected"
     finally:
         await hub.stop()
 
