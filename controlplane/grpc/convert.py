@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf.message import Message
+
 from torpor.common.timestamps import from_timestamp, to_timestamp
 from torpor.common.version import torpor_version
 from torpor.proto.v1 import admin_pb2, agent_pb2, common_pb2
 
 from ..events.schemas import Event, Severity
-from ..fleet.schemas import Command, CommandResult, HeartbeatPolicy, Hello, HostState, HostView
+from ..fleet.schemas import (
+    Action,
+    Command,
+    CommandResult,
+    HeartbeatPolicy,
+    Hello,
+    Hibernate,
+    HostState,
+    HostView,
+    Ping,
+    Restore,
+)
 from ..fleet.stream import Outbound
 from .messages import dict_to_message, message_to_dict
 
@@ -74,7 +87,11 @@ def event_to_proto(event: Event) -> common_pb2.Event:
 
 def command_result_from_proto(result: agent_pb2.CommandResult) -> CommandResult:
     return CommandResult(
-        command_id=result.command_id, ok=result.ok, error=result.error, outputs=dict(result.outputs)
+        command_id=result.command_id,
+        ok=result.ok,
+        error=result.error,
+        outputs=dict(result.outputs),
+        snapshot_id=result.snapshot_id,
     )
 
 
@@ -101,10 +118,25 @@ def outbound_to_proto(item: Outbound) -> agent_pb2.ControlMessage:
 
 
 def command_to_proto(command: Command) -> agent_pb2.Command:
-    return agent_pb2.Command(
-        id=command.id,
-        issued_at=to_timestamp(command.issued_at),
-        ping=agent_pb2.Ping(payload=command.action.payload),
+    message = agent_pb2.Command(id=command.id, issued_at=to_timestamp(command.issued_at))
+    kind, payload = _payload(command.action)
+    getattr(message, kind).CopyFrom(payload)
+    return message
+
+
+def _payload(action: Action) -> tuple[str, Message]:
+    """The Command oneof's field name and message for `action` (set even when all-default)."""
+    if isinstance(action, Ping):
+        return "ping", agent_pb2.Ping(payload=action.payload)
+    if isinstance(action, Hibernate):
+        hibernate = agent_pb2.Hibernate(reason=action.reason)
+        if action.grace_s is not None:
+            hibernate.grace_s = action.grace_s
+        return "hibernate", hibernate
+    if isinstance(action, Restore):
+        return "restore", agent_pb2.Restore(snapshot_id=action.snapshot_id)
+    return "take_snapshot", agent_pb2.TakeSnapshot(
+        reason=action.reason, keep_forever=action.keep_forever
     )
 
 

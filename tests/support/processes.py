@@ -168,6 +168,8 @@ class Agent:
     address: str
     join_token: str
     reconnect_max_s: float = 1.0
+    extra_config: str = ""
+    """More TOML sections appended to the config (e.g. `[snapshot]`)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -188,6 +190,7 @@ class Agent:
                 token=self.join_token,
                 reconnect_max_s=self.reconnect_max_s,
             )
+            + self.extra_config
         )
         self.process = subprocess.Popen(
             [str(BIN / "torpor-agent"), "run", "--config", str(self.config_path)],
