@@ -15,6 +15,8 @@ from litestar.openapi import OpenAPIConfig
 
 from torpor.common.version import torpor_version
 
+from .http.auth import AuthController
+from .http.caller import provide_caller
 from .http.dependencies import provide_control_plane
 from .http.exceptions import exception_handlers
 from .http.health import HealthController
@@ -35,11 +37,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     app = Litestar(
-        route_handlers=[HealthController, HostController, MetricsController],
+        route_handlers=[HealthController, HostController, MetricsController, AuthController],
         lifespan=[run_control_plane],
         dependencies={
             "control_plane": Provide(provide_control_plane),
             "metrics": Provide(provide_metrics),
+            "caller": Provide(provide_caller),
         },
         exception_handlers=exception_handlers(),
         openapi_config=OpenAPIConfig(

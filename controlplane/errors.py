@@ -51,3 +51,13 @@ class Unavailable(TorporError):
 
 class DeadlineExceeded(TorporError):
     code = "deadline_exceeded"
+
+
+class RateLimited(TorporError):
+    """Too many attempts; `retry_after_s` says when the next one may succeed."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from .accounts.config import AccountsConfig, accounts_config
+from .accounts.service import AccountServices, build_accounts
 from .db.engine import create_engine, session_factory
 from .db.migrate import upgrade_database
 from .events.bus import EventBus
@@ -36,6 +38,7 @@ class Services:
     host_credentials: HostCredentialService
     agent_sessions: AgentSessionService
     commands: CommandService
+    accounts: AccountServices
 
 
 def policy_from(settings: Settings) -> HeartbeatPolicy:
@@ -46,8 +49,13 @@ def policy_from(settings: Settings) -> HeartbeatPolicy:
     )
 
 
-def build_services(engine: AsyncEngine, policy: HeartbeatPolicy) -> Services:
-    """Every service over one engine; nothing is started (the hub's reaper included)."""
+def build_services(
+    engine: AsyncEngine, policy: HeartbeatPolicy, accounts: AccountsConfig | None = None
+) -> Services:
+    """Every service over one engine; nothing is started (the hub's reaper included).
+
+    Without `accounts`, access tokens are signed with a key of this process only.
+    """
     sessions = session_factory(engine)
     events = EventStore(sessions)
     bus = EventBus(events)
@@ -66,6 +74,7 @@ def build_services(engine: AsyncEngine, policy: HeartbeatPolicy) -> Services:
         host_credentials=credentials,
         agent_sessions=AgentSessionService(credentials, hosts, hub, bus),
         commands=CommandService(hosts, hub),
+        accounts=build_accounts(sessions, accounts or AccountsConfig.ephemeral()),
     )
 
 
@@ -78,6 +87,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     await upgrade_database(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        yield build_services(engine, policy_from(settings))
+        yield build_services(engine, policy_from(settings), accounts_config(settings))
     finally:
         await engine.dispose()

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from torpor.common import paths
@@ -65,6 +65,37 @@ class Settings(BaseSettings):
 
     log_level: LogLevel = "info"
     """Log level of the control plane and of uvicorn."""
+
+    jwt_secret: SecretStr | None = None
+    """Key that signs access tokens (HS256); unset: a random one kept in `<state dir>/jwt.secret`.
+    Every control-plane process behind one database must share it."""
+
+    access_token_ttl_s: float = Field(default=900.0, gt=0)
+    """Lifetime of a JWT access token; a client renews it with its refresh token."""
+
+    session_ttl_s: float = Field(default=30 * 86400.0, gt=0)
+    """Lifetime of a login session (its refresh token), from login."""
+
+    invitation_ttl_s: float = Field(default=7 * 86400.0, gt=0)
+    """How long a team invitation can be accepted."""
+
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    """argon2id passes; raising it slows logins and password guessing alike."""
+
+    password_hash_memory_kib: int = Field(default=65536, ge=8)
+    """argon2id memory per hash, in KiB."""
+
+    login_rate_per_minute: int = Field(default=10, ge=1)
+    """Login attempts per email address per minute (then 429)."""
+
+    login_address_rate_per_minute: int = Field(default=30, ge=1)
+    """Login attempts per client address per minute, whatever the email."""
+
+    register_rate_per_minute: int = Field(default=10, ge=1)
+    """Registrations per client address per minute."""
+
+    api_key_rate_per_minute: int = Field(default=10, ge=1)
+    """API keys a user may create per minute."""
 
     @field_validator("log_level", mode="before")
     @classmethod

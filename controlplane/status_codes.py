@@ -14,6 +14,7 @@ from .errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    RateLimited,
     TorporError,
     Unauthenticated,
     Unavailable,
@@ -28,6 +29,7 @@ _STATUS: dict[type[TorporError], tuple[int, grpc.StatusCode]] = {
     FailedPrecondition: (409, grpc.StatusCode.FAILED_PRECONDITION),
     Unavailable: (503, grpc.StatusCode.UNAVAILABLE),
     DeadlineExceeded: (504, grpc.StatusCode.DEADLINE_EXCEEDED),
+    RateLimited: (429, grpc.StatusCode.RESOURCE_EXHAUSTED),
 }
 _INTERNAL = (500, grpc.StatusCode.INTERNAL)
 
@@ -39,6 +41,7 @@ _CODE_OF_HTTP_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    429: "rate_limited",
     503: "unavailable",
 }
 

@@ -46,11 +46,7 @@ class Caller:
 
     def require(self, allowed: frozenset[Role], action: str) -> None:
         """PermissionDenied (403) naming the action and the roles that may do it."""
-        if self.role not in allowed:
-            roles = ", ".join(sorted(allowed))
-            raise PermissionDenied(
-                f"your role in this team is {self.role}; {action} needs one of: {roles}"
-            )
+        check_role(self.role, allowed, action)
 
     def require_operator(self) -> None:
         """Fleet-wide routes: NotFound-free 403, the route itself is public knowledge."""
@@ -64,3 +60,10 @@ class Caller:
         """NotFound unless the resource belongs to the caller's current team."""
         if team_id != self.team_id:
             raise NotFound(f"no {what} {ident} in your current team")
+
+
+def check_role(role: Role, allowed: frozenset[Role], action: str) -> None:
+    """`Caller.require` for a role in a team other than the current one (team routes)."""
+    if role not in allowed:
+        roles = ", ".join(sorted(allowed))
+        raise PermissionDenied(f"your role in this team is {role}; {action} needs one of: {roles}")

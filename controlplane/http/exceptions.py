@@ -7,13 +7,14 @@ query parameter, an unknown route) get the same body shape.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from ..errors import TorporError
+from ..errors import RateLimited, TorporError, Unauthenticated
 from ..status_codes import body_of, code_for_http_status, error_body, http_status
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,16 @@ AnyRequest = Request[Any, Any, Any]
 
 
 def _domain_error(_: AnyRequest, err: TorporError) -> Response[dict[str, Any]]:
-    return Response(body_of(err), status_code=http_status(err))
+    return Response(body_of(err), status_code=http_status(err), headers=_headers_of(err))
+
+
+def _headers_of(err: TorporError) -> dict[str, str]:
+    """401 says how to authenticate (RFC 9110); 429 says when to come back."""
+    if isinstance(err, Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="torpor"'}
+    if isinstance(err, RateLimited):
+        return {"Retry-After": str(max(1, math.ceil(err.retry_after_s)))}
+    return {}
 
 
 def _http_error(_: AnyRequest, err: HTTPException) -> Response[dict[str, Any]]:

@@ -11,7 +11,7 @@ from litestar.params import FromPath, QueryParameter
 from ..fleet.schemas import HostPage, HostState, HostView
 from ..fleet.service import MAX_PAGE_SIZE
 from ..runtime import ControlPlane
-from .dependencies import require_admin
+from .caller import require_operator_or_admin
 
 DEFAULT_PAGE_SIZE = 50
 
@@ -19,7 +19,7 @@ DEFAULT_PAGE_SIZE = 50
 class HostController(Controller):
     path = "/api/v1/hosts"
     tags = ["hosts"]
-    guards = [require_admin]
+    guards = [require_operator_or_admin]
 
     @get("/", summary="List hosts")
     async def list_hosts(

@@ -13,6 +13,7 @@ import secrets
 JOIN_TOKEN_PREFIX = "tjt_"  # noqa: S105 - a prefix, not a secret
 HOST_CREDENTIAL_PREFIX = "thc_"
 ADMIN_TOKEN_PREFIX = "tat_"  # noqa: S105 - a prefix, not a secret
+API_KEY_PREFIX = "tak_"
 
 
 def new_secret() -> str:

@@ -43,6 +43,14 @@ def fast_settings(state_dir: Path, database_url: str, **overrides: Any) -> Setti
         "heartbeat_interval_s": 0.1,
         "heartbeat_ttl_s": 0.3,
         "heartbeat_grace_s": 0.3,
+        # Cheap argon2 and generous rate limits: tests register many users from one address.
+        # Tests of the limits themselves set them low.
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 1024,
+        "login_rate_per_minute": 1000,
+        "login_address_rate_per_minute": 1000,
+        "register_rate_per_minute": 1000,
+        "api_key_rate_per_minute": 1000,
     }
     values.update(overrides)
     return Settings(**values)

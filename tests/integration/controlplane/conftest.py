@@ -1,3 +1,4 @@
 from tests.support.controlplane import control_plane, grpc_channel, services, settings
+from tests.support.http import api
 
-__all__ = ["control_plane", "grpc_channel", "services", "settings"]
+__all__ = ["api", "control_plane", "grpc_channel", "services", "settings"]

@@ -22,6 +22,11 @@ pytestmark = pytest.mark.unit
         (errors.FailedPrecondition("x"), 409, grpc.StatusCode.FAILED_PRECONDITION),
         (errors.Unavailable("x"), 503, grpc.StatusCode.UNAVAILABLE),
         (errors.DeadlineExceeded("x"), 504, grpc.StatusCode.DEADLINE_EXCEEDED),
+        (
+            errors.RateLimited("x", retry_after_s=1.0),
+            429,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        ),
         (errors.TorporError("x"), 500, grpc.StatusCode.INTERNAL),
     ],
 )
