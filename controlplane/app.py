@@ -6,7 +6,7 @@ both end up here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -22,17 +22,21 @@ from .http.exceptions import exception_handlers
 from .http.health import HealthController
 from .http.hosts import HostController
 from .http.metrics import MetricsController, build_metrics, provide_metrics
+from .providers.base import Provider
 from .runtime import ControlPlane
 from .settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """The app for `settings` (default: read from the environment)."""
+def create_app(
+    settings: Settings | None = None, providers: Mapping[str, Provider] | None = None
+) -> Litestar:
+    """The app for `settings` (default: read from the environment), placing instances with
+    `providers` (by name)."""
     chosen = settings if settings is not None else load_settings()
 
     @asynccontextmanager
     async def run_control_plane(app: Litestar) -> AsyncIterator[None]:
-        async with ControlPlane(chosen) as control_plane:
+        async with ControlPlane(chosen, providers) as control_plane:
             app.state.control_plane = control_plane
             yield
 

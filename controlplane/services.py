@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -22,6 +22,13 @@ from .fleet.sessions import AgentSessionService
 from .identity.admin_tokens import AdminTokenService
 from .identity.host_credentials import HostCredentialService
 from .identity.join_tokens import JoinTokenService
+from .instances.agents import AgentCommands
+from .instances.observe import InstanceObserver
+from .instances.operations import Orchestrator, Timeouts
+from .instances.providers import ProviderSet
+from .instances.service import InstanceService
+from .instances.snapshots import SnapshotService
+from .providers.base import Provider
 from .settings import Settings
 
 
@@ -39,6 +46,10 @@ class Services:
     agent_sessions: AgentSessionService
     commands: CommandService
     accounts: AccountServices
+    providers: ProviderSet
+    instances: InstanceService
+    snapshots: SnapshotService
+    observer: InstanceObserver
 
 
 def policy_from(settings: Settings) -> HeartbeatPolicy:
@@ -49,8 +60,21 @@ def policy_from(settings: Settings) -> HeartbeatPolicy:
     )
 
 
+def timeouts_from(settings: Settings) -> Timeouts:
+    return Timeouts(
+        hibernate_s=settings.hibernate_timeout_s,
+        restore_s=settings.restore_timeout_s,
+        snapshot_s=settings.snapshot_timeout_s,
+        user_grace_s=settings.requested_hibernate_grace_s,
+    )
+
+
 def build_services(
-    engine: AsyncEngine, policy: HeartbeatPolicy, accounts: AccountsConfig | None = None
+    engine: AsyncEngine,
+    policy: HeartbeatPolicy,
+    accounts: AccountsConfig | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    timeouts: Timeouts | None = None,
 ) -> Services:
     """Every service over one engine; nothing is started (the hub's reaper included).
 
@@ -62,6 +86,17 @@ def build_services(
     hosts = HostService(sessions, bus)
     hub = AgentHub(hosts, policy)
     credentials = HostCredentialService(sessions)
+    placing = ProviderSet(providers)
+    agents = AgentCommands(hub)
+    snapshots = SnapshotService(sessions, placing)
+    orchestrator = Orchestrator(
+        sessions, bus, placing, agents, snapshots=snapshots, timeouts=timeouts or Timeouts()
+    )
+    instances = InstanceService(
+        sessions, bus, placing, agents, snapshots=snapshots, orchestrator=orchestrator
+    )
+    agent_sessions = AgentSessionService(credentials, hosts, hub, bus)
+    agent_sessions.on_idle_report = instances.on_idle_report
     return Services(
         engine=engine,
         sessions=sessions,
@@ -72,14 +107,20 @@ def build_services(
         join_tokens=JoinTokenService(sessions),
         admin_tokens=AdminTokenService(sessions),
         host_credentials=credentials,
-        agent_sessions=AgentSessionService(credentials, hosts, hub, bus),
+        agent_sessions=agent_sessions,
         commands=CommandService(hosts, hub),
         accounts=build_accounts(sessions, accounts or AccountsConfig.ephemeral()),
+        providers=placing,
+        instances=instances,
+        snapshots=snapshots,
+        observer=InstanceObserver(sessions, instances, events, bus, hosts),
     )
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, providers: Mapping[str, Provider] | None = None
+) -> AsyncIterator[Services]:
     """Migrates the database, then yields services over it; disposes the engine after.
 
     Raises DatabaseUnreachable when the database cannot be used.
@@ -87,6 +128,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     await upgrade_database(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        yield build_services(engine, policy_from(settings), accounts_config(settings))
+        yield build_services(
+            engine,
+            policy_from(settings),
+            accounts_config(settings),
+            providers,
+            timeouts_from(settings),
+        )
     finally:
         await engine.dispose()

@@ -63,6 +63,24 @@ class Settings(BaseSettings):
     join_token_ttl_s: float = Field(default=3600.0, gt=0)
     """Default lifetime of a join token created without `--ttl`."""
 
+    hibernate_timeout_s: float = Field(default=3600.0, gt=0)
+    """How long an agent may take to answer Hibernate (grace, hooks, final snapshot) before
+    the hibernate is rolled back and the instance keeps running."""
+
+    restore_timeout_s: float = Field(default=3600.0, gt=0)
+    """How long a wake waits for the restore of the latest snapshot before giving up (the
+    instance stays hibernated, its snapshot intact)."""
+
+    snapshot_timeout_s: float = Field(default=3600.0, gt=0)
+    """How long a manual snapshot (`POST /instances/{id}/snapshots`) may take."""
+
+    requested_hibernate_grace_s: int = Field(default=0, ge=0)
+    """Grace period the agent waits (warning logged-in users) before the final snapshot of a
+    hibernate a user asked for; an idle hibernate uses the agent's own `grace_s`."""
+
+    feed_telemetry_interval_s: float = Field(default=5.0, gt=0)
+    """How often the live feed (`GET /instances/{id}/feed`) sends the host's telemetry."""
+
     log_level: LogLevel = "info"
     """Log level of the control plane and of uvicorn."""
 

@@ -72,6 +72,12 @@ class Provider(Protocol):
         """Stops the host and deletes what lived on it; releasing twice is a no-op."""
         ...
 
+    async def forget_snapshots(self, instance_id: str, snapshot_ids: list[str]) -> None:
+        """Removes these snapshots of the instance from its repository (unreferenced data
+        is pruned); an id already gone is skipped. The control plane calls it for retention,
+        `DELETE /snapshots/{id}` and when the instance is deleted."""
+        ...
+
     async def close(self) -> None:
         """Called at control-plane shutdown; local hosts may stay up for the restart."""
         ...
