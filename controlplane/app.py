@@ -6,7 +6,7 @@ both end up here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -21,27 +21,34 @@ from .http.dependencies import provide_control_plane
 from .http.exceptions import exception_handlers
 from .http.health import HealthController
 from .http.hosts import HostController
+from .http.instances import InstanceController
 from .http.metrics import MetricsController, build_metrics, provide_metrics
-from .providers.base import Provider
+from .http.offers import OfferController
+from .http.snapshots import SnapshotController
 from .runtime import ControlPlane
 from .settings import Settings, load_settings
 
 
-def create_app(
-    settings: Settings | None = None, providers: Mapping[str, Provider] | None = None
-) -> Litestar:
-    """The app for `settings` (default: read from the environment), placing instances with
-    `providers` (by name)."""
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The app for `settings` (default: read from the environment)."""
     chosen = settings if settings is not None else load_settings()
 
     @asynccontextmanager
     async def run_control_plane(app: Litestar) -> AsyncIterator[None]:
-        async with ControlPlane(chosen, providers) as control_plane:
+        async with ControlPlane(chosen) as control_plane:
             app.state.control_plane = control_plane
             yield
 
     app = Litestar(
-        route_handlers=[HealthController, HostController, MetricsController, AuthController],
+        route_handlers=[
+            HealthController,
+            HostController,
+            MetricsController,
+            AuthController,
+            OfferController,
+            InstanceController,
+            SnapshotController,
+        ],
         lifespan=[run_control_plane],
         dependencies={
             "control_plane": Provide(provide_control_plane),

@@ -8,7 +8,6 @@ not an outage), stop gRPC with a short grace, stop the reaper, dispose of the en
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
@@ -22,7 +21,6 @@ from .grpc.admin_servicer import AdminServicer
 from .grpc.agent_servicer import AgentServicer
 from .grpc.context import InFlight
 from .grpc.server import build_server
-from .providers.base import Provider
 from .services import Services, open_services
 from .settings import Settings
 
@@ -41,9 +39,8 @@ class MetricsSnapshot:
 
 
 class ControlPlane:
-    def __init__(self, settings: Settings, providers: Mapping[str, Provider] | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._providers = providers
         self._stack = AsyncExitStack()
         self._services: Services | None = None
         self._grpc: grpc.aio.Server | None = None
@@ -58,16 +55,14 @@ class ControlPlane:
 
     async def __aenter__(self) -> ControlPlane:
         try:
-            self._services = await self._stack.enter_async_context(
-                open_services(self.settings, self._providers)
-            )
-            self._stack.push_async_callback(self.services.providers.close)
+            self._services = await self._stack.enter_async_context(open_services(self.settings))
             await self.services.hub.start()
             self._stack.push_async_callback(self.services.hub.stop)
-            # after the hub: resumed operations send commands to agents as they reconnect
+            await self._start_grpc()
+            self._stack.push_async_callback(self.services.providers.close)
+            # last: resumed operations call providers and send commands to agents
             await self.services.instances.orchestrator.resume_all()
             self._stack.push_async_callback(self.services.instances.orchestrator.close)
-            await self._start_grpc()
         except BaseException:
             await self._stack.aclose()
             raise

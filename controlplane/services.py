@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -28,7 +28,6 @@ from .instances.operations import Orchestrator, Timeouts
 from .instances.providers import ProviderSet
 from .instances.service import InstanceService
 from .instances.snapshots import SnapshotService
-from .providers.base import Provider
 from .settings import Settings
 
 
@@ -73,7 +72,6 @@ def build_services(
     engine: AsyncEngine,
     policy: HeartbeatPolicy,
     accounts: AccountsConfig | None = None,
-    providers: Mapping[str, Provider] | None = None,
     timeouts: Timeouts | None = None,
 ) -> Services:
     """Every service over one engine; nothing is started (the hub's reaper included).
@@ -86,7 +84,7 @@ def build_services(
     hosts = HostService(sessions, bus)
     hub = AgentHub(hosts, policy)
     credentials = HostCredentialService(sessions)
-    placing = ProviderSet(providers)
+    placing = ProviderSet()
     agents = AgentCommands(hub)
     snapshots = SnapshotService(sessions, placing)
     orchestrator = Orchestrator(
@@ -118,9 +116,7 @@ def build_services(
 
 
 @asynccontextmanager
-async def open_services(
-    settings: Settings, providers: Mapping[str, Provider] | None = None
-) -> AsyncIterator[Services]:
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Migrates the database, then yields services over it; disposes the engine after.
 
     Raises DatabaseUnreachable when the database cannot be used.
@@ -132,8 +128,7 @@ async def open_services(
             engine,
             policy_from(settings),
             accounts_config(settings),
-            providers,
-            timeouts_from(settings),
+            timeouts=timeouts_from(settings),
         )
     finally:
         await engine.dispose()

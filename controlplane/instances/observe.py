@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..accounts.caller import Caller
+from ..errors import NotFound
 from ..events.bus import EventBus
 from ..events.schemas import Event
 from ..events.store import EventStore
@@ -57,7 +59,8 @@ class InstanceObserver:
         spent = store.seconds_in_state(row)
         telemetry = None
         if view.host_id is not None:
-            telemetry = (await self._hosts.get(view.host_id)).telemetry
+            with contextlib.suppress(NotFound):  # placed, its agent not joined yet
+                telemetry = (await self._hosts.get(view.host_id)).telemetry
         return InstanceMetrics(
             instance_id=view.id,
             state=view.state,
@@ -71,8 +74,9 @@ class InstanceObserver:
         self, caller: Caller, instance_id: str, telemetry_every_s: float
     ) -> AsyncIterator[FeedItem]:
         """The instance's new events as they happen, and its host's telemetry every
-        `telemetry_every_s`; ends when the bus closes (shutdown) or the caller stops."""
-        await self._instances.get(caller, instance_id)
+        `telemetry_every_s`, starting with the telemetry now (so ownership is checked before
+        the first item); ends when the bus closes (shutdown) or the caller stops."""
+        yield FeedItem("telemetry", await self._telemetry(caller, instance_id))
         events = aiter(self._bus.subscribe(instance_id=instance_id))
         next_event: asyncio.Task[Event] | None = None
         try:
@@ -89,6 +93,8 @@ class InstanceObserver:
         finally:
             if next_event is not None:
                 next_event.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await next_event  # the generator must stop running before it closes
             await events.aclose()  # type: ignore[attr-defined]
 
     async def _telemetry(self, caller: Caller, instance_id: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from ..events.schemas import Event, Severity
 from ..providers.base import HostSpec
 from . import journal, store
 from .agents import AgentCommands
-from .providers import ProviderSet
+from .providers import Providers
 from .snapshots import SnapshotService, record
 from .states import Action
 
@@ -56,7 +56,7 @@ class Orchestrator:
         self,
         sessions: async_sessionmaker[AsyncSession],
         bus: EventBus,
-        providers: ProviderSet,
+        providers: Providers,
         agents: AgentCommands,
         *,
         snapshots: SnapshotService,

@@ -1,53 +1,68 @@
-"""The providers the control plane places instances with, by name, and matching offers."""
+"""Which provider places an instance: the one asked for, or the first whose offers match."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Protocol
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, Unavailable
 from ..providers.base import HostSpec, Offer, Provider
 
 
+class Providers(Protocol):
+    """The control plane's providers by name (providers/registry.py)."""
+
+    @property
+    def names(self) -> list[str]: ...
+
+    def get(self, name: str | None = None) -> Provider: ...
+
+    async def offers(self) -> list[Offer]: ...
+
+
 class ProviderSet:
-    def __init__(self, providers: Mapping[str, Provider] | None = None) -> None:
-        self._providers = dict(providers or {})
+    """A fixed set of providers (until the registry of the provider branch lands)."""
 
-    def __bool__(self) -> bool:
-        return bool(self._providers)
+    def __init__(self) -> None:
+        self._providers: dict[str, Provider] = {}
 
-    def get(self, name: str) -> Provider:
-        provider = self._providers.get(name)
+    def register(self, provider: Provider, *, default: bool = False) -> None:
+        self._providers[provider.name] = provider
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._providers)
+
+    def get(self, name: str | None = None) -> Provider:
+        if not self._providers:
+            raise Unavailable("no provider is running yet; retry in a moment")
+        provider = self._providers.get(name or self.names[0])
         if provider is None:
-            known = ", ".join(sorted(self._providers)) or "none"
-            raise InvalidArgument(
-                f"no provider {name!r} on this control plane (configured: {known})",
-                field="provider",
-            )
+            known = ", ".join(self.names)
+            raise InvalidArgument(f"unknown provider {name!r}; use {known}", field="provider")
         return provider
 
     async def offers(self) -> list[Offer]:
-        found: list[Offer] = []
-        for provider in self._providers.values():
-            found.extend(await provider.offers())
-        return sorted(found, key=lambda o: (o.gpu_type, o.gpu_count, o.region, o.provider))
-
-    async def choose(self, spec: HostSpec, wanted: str | None) -> str:
-        """The provider that places `spec` (the named one, or the first whose offers match).
-
-        Raises InvalidArgument naming the field no offer matches."""
-        names = [wanted] if wanted else sorted(self._providers)
-        offers = [o for name in names for o in await self.get(name).offers()]
-        for name_of_field in ("gpu_type", "gpu_count", "region"):
-            value = getattr(spec, name_of_field)
-            narrowed = [o for o in offers if getattr(o, name_of_field) == value]
-            if not narrowed:
-                raise InvalidArgument(
-                    f"no offer has {name_of_field} {value!r}; see GET /api/v1/offers",
-                    field=name_of_field,
-                )
-            offers = narrowed
-        return offers[0].provider
+        return [offer for name in self.names for offer in await self._providers[name].offers()]
 
     async def close(self) -> None:
         for provider in self._providers.values():
             await provider.close()
+        self._providers.clear()
+
+
+async def choose(providers: Providers, spec: HostSpec, wanted: str | None) -> str:
+    """The provider that places `spec`; InvalidArgument naming the field no offer matches."""
+    names = [wanted] if wanted else providers.names
+    if not names:
+        raise Unavailable("no provider is running yet; retry in a moment")
+    offers = [o for name in names for o in await providers.get(name).offers()]
+    for name_of_field in ("gpu_type", "gpu_count", "region"):
+        value = getattr(spec, name_of_field)
+        narrowed = [o for o in offers if getattr(o, name_of_field) == value]
+        if not narrowed:
+            raise InvalidArgument(
+                f"no offer has {name_of_field} {value!r}; see GET /api/v1/offers",
+                field=name_of_field,
+            )
+        offers = narrowed
+    return offers[0].provider

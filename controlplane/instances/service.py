@@ -25,7 +25,7 @@ from ..providers.base import HostSpec, Offer
 from . import journal, store
 from .agents import AgentCommands
 from .operations import Orchestrator
-from .providers import ProviderSet
+from .providers import Providers, choose
 from .schemas import InstanceSpec, InstanceView, Page, SnapshotView
 from .snapshots import SnapshotService, record, to_view
 from .states import Action, InstanceState, check, require
@@ -40,7 +40,7 @@ class InstanceService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         bus: EventBus,
-        providers: ProviderSet,
+        providers: Providers,
         agents: AgentCommands,
         *,
         snapshots: SnapshotService,
@@ -94,10 +94,8 @@ class InstanceService:
         """Records the instance (provisioning) and places it in the background."""
         caller.require(OPERATE_INSTANCES, "creating instances")
         validate_spec(spec)
-        if not self._providers:
-            raise Unavailable("no provider is configured on this control plane; ask an operator")
         host_spec = HostSpec(spec.gpu_type, spec.gpu_count, spec.region)
-        provider = await self._providers.choose(host_spec, spec.provider)
+        provider = await choose(self._providers, host_spec, spec.provider)
         async with self._sessions.begin() as session:
             row = store.new_row(spec, provider, caller.team_id, caller.user_id)
             session.add(row)

@@ -16,7 +16,7 @@ from ..accounts.caller import ALL_ROLES, MANAGE_TEAM, OPERATE_INSTANCES, Caller
 from ..db.models import InstanceRow, RetentionPolicyRow, SnapshotRecordRow
 from ..errors import Conflict, InvalidArgument, NotFound
 from .agents import Taken
-from .providers import ProviderSet
+from .providers import Providers
 from .retention import Candidate, to_forget
 from .schemas import Page, RetentionPolicy, SnapshotKind, SnapshotView
 from .states import InstanceState
@@ -57,7 +57,7 @@ def validate_policy(policy: RetentionPolicy) -> None:
 
 
 class SnapshotService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], providers: ProviderSet) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], providers: Providers) -> None:
         self._sessions = sessions
         self._providers = providers
 
