@@ -20,8 +20,10 @@ from tests.support.accounts import Account, sign_up
 from tests.support.controlplane import fast_settings
 from tests.support.http import ApiClient, running_api
 from torpor.common.timestamps import utc_now
-from torpor.controlplane.db.models import MembershipRow, UserRow
+from torpor.controlplane.db.models import InstanceRow, MembershipRow, UserRow
 from torpor.controlplane.errors import Unavailable
+from torpor.controlplane.instances.agents import Taken
+from torpor.controlplane.instances.snapshots import record
 from torpor.controlplane.providers.base import HostSpec, Offer, Placement
 from torpor.controlplane.services import Services
 from torpor.controlplane.settings import Settings
@@ -96,7 +98,11 @@ class Teams:
 
 
 def lifecycle_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"hibernate_timeout_s": 0.5, "restore_timeout_s": 0.5}
+    values: dict[str, Any] = {
+        "hibernate_timeout_s": 0.5,
+        "restore_timeout_s": 0.5,
+        "snapshot_timeout_s": 0.5,
+    }
     return fast_settings(tmp_path, database_url, **(values | overrides))
 
 
@@ -123,3 +129,13 @@ async def join_team(services: Services, account: Account, team_id: str, role: st
         assert user is not None
         user.current_team_id = team_id
     account.team_id = team_id
+
+
+async def add_snapshot(
+    services: Services, instance_id: str, snapshot_id: str, *, keep_forever: bool = False
+) -> None:
+    """A snapshot record as a hibernate would leave it (the paper host takes none)."""
+    async with services.sessions.begin() as session:
+        instance = await session.get(InstanceRow, instance_id)
+        assert instance is not None
+        record(session, instance, Taken(snapshot_id, 1024, 3), "manual", keep_forever)
