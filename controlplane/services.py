@@ -28,6 +28,7 @@ from .instances.operations import Orchestrator, Timeouts
 from .instances.providers import ProviderSet
 from .instances.service import InstanceService
 from .instances.snapshots import SnapshotService
+from .instances.team_guard import live_instances
 from .settings import Settings
 
 
@@ -94,6 +95,8 @@ def build_services(
         sessions, bus, placing, agents, snapshots=snapshots, orchestrator=orchestrator
     )
     agent_sessions = AgentSessionService(credentials, hosts, hub, bus)
+    account_services = build_accounts(sessions, accounts or AccountsConfig.ephemeral())
+    account_services.teams.add_deletion_check(live_instances)
     agent_sessions.on_idle_report = instances.on_idle_report
     return Services(
         engine=engine,
@@ -107,7 +110,7 @@ def build_services(
         host_credentials=credentials,
         agent_sessions=agent_sessions,
         commands=CommandService(hosts, hub),
-        accounts=build_accounts(sessions, accounts or AccountsConfig.ephemeral()),
+        accounts=account_services,
         providers=placing,
         instances=instances,
         snapshots=snapshots,

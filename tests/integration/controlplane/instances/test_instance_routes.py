@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.support.instances import SPEC, Teams
+from torpor.controlplane.errors import TorporError
 
 pytestmark = pytest.mark.integration
 
@@ -204,3 +205,14 @@ async def test_metrics_events_and_feed(teams: Teams) -> None:
         404,
         "not_found",
     )
+
+
+async def test_a_team_with_live_instances_cannot_be_deleted(teams: Teams) -> None:
+    instance = await teams.create()
+    accounts = teams.api.services.accounts
+    caller = await accounts.authenticator.caller(teams.owner.access_token)
+    await accounts.teams.create(caller, "second")  # so the first is not the owner's only one
+    with pytest.raises(TorporError, match="1 live instance: delete them first"):
+        await accounts.teams.delete(caller, teams.owner.team_id)
+    await teams.http.delete(f"/api/v1/instances/{instance['id']}", headers=teams.owner.headers)
+    await accounts.teams.delete(caller, teams.owner.team_id)
