@@ -39,6 +39,8 @@ class PaperProvider:
     released: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     refuse: bool = False
+    host_id: str | None = None
+    """The host every placement names (a test's scripted agent); None: one per lease."""
 
     async def offers(self) -> list[Offer]:
         return [H100]
@@ -49,7 +51,7 @@ class PaperProvider:
         if request_id not in self.acquired:
             lease = f"lease-{len(self.acquired) + 1}"
             self.acquired[request_id] = Placement(
-                "paper", lease, f"h-paper-{lease}", H100, {"workspace": "/nowhere"}
+                "paper", lease, self.host_id or f"h-paper-{lease}", H100, {"workspace": "/x"}
             )
         return self.acquired[request_id]
 
