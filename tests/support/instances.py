@@ -8,16 +8,18 @@ The end-to-end test uses the real local provider instead.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
 from tests.support.accounts import Account, sign_up
-from tests.support.controlplane import fast_settings
+from tests.support.controlplane import ScriptedAgent, fast_settings
 from tests.support.http import ApiClient, running_api
 from torpor.common.timestamps import utc_now
 from torpor.controlplane.db.models import InstanceRow, MembershipRow, UserRow
@@ -27,6 +29,7 @@ from torpor.controlplane.instances.snapshots import record
 from torpor.controlplane.providers.base import HostSpec, Offer, Placement
 from torpor.controlplane.services import Services
 from torpor.controlplane.settings import Settings
+from torpor.proto.v1 import agent_pb2
 
 H100 = Offer("paper", "H100", 1, "paper-1", 250, available=None)
 SPEC = {"gpu_type": "H100", "gpu_count": 1, "region": "paper-1"}
@@ -141,3 +144,21 @@ async def add_snapshot(
         instance = await session.get(InstanceRow, instance_id)
         assert instance is not None
         record(session, instance, Taken(snapshot_id, 1024, 3), "manual", keep_forever)
+
+
+async def connect_agent(
+    api: ApiClient, agent: ScriptedAgent
+) -> tuple[ScriptedAgent, grpc.aio.Channel]:
+    """`agent` (joined earlier) connected to `api`'s gRPC port, past the Welcome."""
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}")
+    connected = ScriptedAgent(agent.host_id, agent.credential, channel)
+    await connected.open()
+    assert (await connected.receive()).HasField("welcome")
+    return connected, channel
+
+
+async def next_command(agent: ScriptedAgent) -> agent_pb2.Command:
+    """The next command down the stream (heartbeat policy updates skipped)."""
+    while not (message := await asyncio.wait_for(agent.receive(), 30)).HasField("command"):
+        pass
+    return message.command

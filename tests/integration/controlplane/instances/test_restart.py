@@ -4,33 +4,24 @@ and the instance ends hibernated with its snapshot recorded."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.support.accounts import sign_up
-from tests.support.controlplane import ScriptedAgent, join
-from tests.support.http import ApiClient, running_api
-from tests.support.instances import SPEC, PaperProvider, lifecycle_settings
+from tests.support.controlplane import join
+from tests.support.http import running_api
+from tests.support.instances import (
+    SPEC,
+    PaperProvider,
+    connect_agent,
+    lifecycle_settings,
+    next_command,
+)
 from torpor.proto.v1 import agent_pb2
 
 pytestmark = pytest.mark.integration
-
-
-async def _connect(api: ApiClient, agent: ScriptedAgent) -> tuple[ScriptedAgent, grpc.aio.Channel]:
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}")
-    connected = ScriptedAgent(agent.host_id, agent.credential, channel)
-    await connected.open()
-    assert (await connected.receive()).HasField("welcome")
-    return connected, channel
-
-
-async def _next_command(agent: ScriptedAgent) -> agent_pb2.Command:
-    while not (message := await asyncio.wait_for(agent.receive(), 30)).HasField("command"):
-        pass
-    return message.command
 
 
 async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
@@ -47,13 +38,13 @@ async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}") as ch:
             joined = await join(ch, token)
         paper.host_id = joined.host_id
-        agent, channel = await _connect(api, joined)
+        agent, channel = await connect_agent(api, joined)
         created = await api.http.post("/api/v1/instances", json=SPEC, headers=owner.headers)
         ident = created.json()["id"]
         await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
         started = await api.http.post(f"/api/v1/instances/{ident}/hibernate", headers=owner.headers)
         assert started.status_code == 202
-        first = await _next_command(agent)
+        first = await next_command(agent)
         assert first.WhichOneof("kind") == "hibernate"
         await agent.close()
         # the control plane stops here, the agent still snapshotting
@@ -64,8 +55,8 @@ async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
         seen = await api.http.get(f"/api/v1/instances/{ident}", headers=owner.headers)
         assert seen.json()["state"] == "hibernating"
         assert seen.json()["operation"]["step"] == "snapshot"
-        agent, channel = await _connect(api, joined)
-        again = await _next_command(agent)
+        agent, channel = await connect_agent(api, joined)
+        again = await next_command(agent)
         assert again.id == first.id and again.WhichOneof("kind") == "hibernate"
         await agent.send(
             agent_pb2.AgentMessage(
