@@ -65,6 +65,7 @@ def timeouts_from(settings: Settings) -> Timeouts:
         hibernate_s=settings.hibernate_timeout_s,
         restore_s=settings.restore_timeout_s,
         snapshot_s=settings.snapshot_timeout_s,
+        command_s=settings.agent_command_timeout_s,
         user_grace_s=settings.requested_hibernate_grace_s,
     )
 

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     """How long a wake waits for the restore of the latest snapshot before giving up (the
     instance stays hibernated, its snapshot intact)."""
 
+    agent_command_timeout_s: float = Field(default=60.0, gt=0)
+    """How long short agent commands (an instance's idle policy) may go unanswered."""
+
     snapshot_timeout_s: float = Field(default=3600.0, gt=0)
     """How long a manual snapshot (`POST /instances/{id}/snapshots`) may take."""
 

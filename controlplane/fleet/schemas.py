@@ -97,7 +97,15 @@ class TakeSnapshot:
     keep_forever: bool = False
 
 
-Action = Ping | Hibernate | Restore | TakeSnapshot
+@dataclass(frozen=True)
+class SetIdlePolicy:
+    """Replace the agent's idle-policy override (an instance's `idle_policy`): the fields
+    of IdlePolicyOverride by name, unset ones left out; `process_allow_list` a list."""
+
+    policy: dict[str, Any] = field(default_factory=dict)
+
+
+Action = Ping | Hibernate | Restore | TakeSnapshot | SetIdlePolicy
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ..fleet.schemas import (
     HostView,
     Ping,
     Restore,
+    SetIdlePolicy,
 )
 from ..fleet.stream import Outbound
 from .messages import dict_to_message, message_to_dict
@@ -135,9 +136,23 @@ def _payload(action: Action) -> tuple[str, Message]:
         return "hibernate", hibernate
     if isinstance(action, Restore):
         return "restore", agent_pb2.Restore(snapshot_id=action.snapshot_id)
+    if isinstance(action, SetIdlePolicy):
+        return "set_idle_policy", agent_pb2.SetIdlePolicy(
+            policy=idle_policy_to_proto(action.policy)
+        )
     return "take_snapshot", agent_pb2.TakeSnapshot(
         reason=action.reason, keep_forever=action.keep_forever
     )
+
+
+def idle_policy_to_proto(policy: dict[str, Any]) -> agent_pb2.IdlePolicyOverride:
+    """Unset fields stay unset (the agent's own value applies)."""
+    values = {k: v for k, v in policy.items() if v is not None and k != "process_allow_list"}
+    message = agent_pb2.IdlePolicyOverride(**values)
+    names = policy.get("process_allow_list")
+    if names is not None:
+        message.process_allow_list.names.extend(names)
+    return message
 
 
 def state_from_proto(state: admin_pb2.HostState.ValueType) -> HostState | None:

@@ -11,10 +11,19 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import DeadlineExceeded, FailedPrecondition, TorporError, Unavailable
 from ..fleet.hub import AgentHub
-from ..fleet.schemas import Action, Command, CommandResult, Hibernate, Restore, TakeSnapshot
+from ..fleet.schemas import (
+    Action,
+    Command,
+    CommandResult,
+    Hibernate,
+    Restore,
+    SetIdlePolicy,
+    TakeSnapshot,
+)
 
 log = logging.getLogger(__name__)
 RESEND_INTERVAL_S = 0.5
@@ -58,6 +67,11 @@ class AgentCommands:
         self, host_id: str, command_id: str, snapshot_id: str, timeout_s: float
     ) -> None:
         await self.run(host_id, command_id, Restore(snapshot_id=snapshot_id), timeout_s)
+
+    async def set_idle_policy(
+        self, host_id: str, command_id: str, policy: dict[str, Any], timeout_s: float
+    ) -> None:
+        await self.run(host_id, command_id, SetIdlePolicy(policy=policy), timeout_s)
 
     async def run(
         self, host_id: str, command_id: str, action: Action, timeout_s: float

@@ -19,6 +19,8 @@ from ..db.models import OperationRow
 
 OPERATION_ID_PREFIX = "op-"
 OK = "ok"
+COMMAND_STEPS = ("snapshot", "restore", "configure")
+"""Steps that send an agent a command (its id is recorded with the step)."""
 FAILED = "failed"
 
 
@@ -45,7 +47,7 @@ def command_id(operation: OperationRow, step: str) -> str:
 def advance(operation: OperationRow, step: str, **details: Any) -> None:
     """Records that `step` is about to run (and what the earlier steps produced)."""
     operation.step = step
-    if step in ("snapshot", "restore", "configure"):
+    if step in COMMAND_STEPS:
         operation.command_id = command_id(operation, step)
     if details:
         operation.details = {**(operation.details or {}), **details}

@@ -40,6 +40,8 @@ class Timeouts:
     """For the agent's whole hibernate sequence: grace period, hooks, final snapshot."""
     restore_s: float = 3600.0
     snapshot_s: float = 3600.0
+    command_s: float = 60.0
+    """For short agent commands (the idle policy of a new or woken instance)."""
     user_grace_s: int = 0
     """Grace period of a hibernate a user asked for (an idle one uses the agent's own)."""
 
@@ -71,12 +73,14 @@ class Orchestrator:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._steps: dict[tuple[str, str], Step] = {
             ("create", "acquire"): self._acquire,
+            ("create", "configure"): self._configure,
             ("create", "finish"): self._finish_create,
             ("hibernate", "snapshot"): self._final_snapshot,
             ("hibernate", "release"): self._release_after_snapshot,
             ("hibernate", "finish"): self._finish_hibernate,
             ("wake", "acquire"): self._acquire,
             ("wake", "restore"): self._restore,
+            ("wake", "configure"): self._configure,
             ("wake", "finish"): self._finish_wake,
             ("delete", "release"): self._release_for_delete,
             ("delete", "forget"): self._forget_snapshots,
@@ -215,7 +219,7 @@ class Orchestrator:
             row.host_id, row.lease_id = placement.host_id, placement.lease_id
             row.placement = dict(placement.details)
 
-        following = "restore" if operation.kind == "wake" else "finish"
+        following = "restore" if operation.kind == "wake" else "configure"
         await self._advance(operation.id, following, place, lease_id=placement.lease_id)
         return following
 
@@ -247,6 +251,23 @@ class Orchestrator:
         except TorporError as err:
             await self._restore_failed(operation, instance, err.message)
             return DONE
+        await self._advance(operation.id, "configure")
+        return "configure"
+
+    async def _configure(self, operation: OperationRow, instance: InstanceRow) -> str:
+        """Sends the instance's idle-policy override; a refusal is reported, not fatal (the
+        agent's own policy applies)."""
+        if instance.idle_policy and instance.host_id and operation.command_id:
+            try:
+                await self._agents.set_idle_policy(
+                    instance.host_id,
+                    operation.command_id,
+                    dict(instance.idle_policy),
+                    self.timeouts.command_s,
+                )
+            except TorporError as err:
+                message = f"the agent did not take the instance's idle policy: {err.message}"
+                await self._emit(instance, "instance.idle_policy_refused", message, "warning")
         await self._advance(operation.id, "finish")
         return "finish"
 

@@ -107,6 +107,7 @@ def lifecycle_settings(tmp_path: Path, database_url: str, **overrides: Any) -> S
         "hibernate_timeout_s": 0.5,
         "restore_timeout_s": 0.5,
         "snapshot_timeout_s": 0.5,
+        "agent_command_timeout_s": 0.5,
     }
     return fast_settings(tmp_path, database_url, **(values | overrides))
 

@@ -97,3 +97,37 @@ async def test_an_idle_report_leaves_an_instance_without_auto_hibernate(
             f"/api/v1/instances/{created.json()['id']}", headers=owner.headers
         )
         assert seen.json()["state"] == "running"
+
+
+async def test_the_idle_policy_of_a_new_instance_goes_to_its_agent(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = lifecycle_settings(tmp_path, database_url, heartbeat_ttl_s=60)
+    settings = settings.model_copy(update={"agent_command_timeout_s": 30})
+    async with running_api(settings) as api:
+        paper = PaperProvider()
+        api.services.providers.register(paper)
+        owner = await sign_up(api.http)
+        token = await api.services.join_tokens.create(60)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}") as ch:
+            joined = await join(ch, token)
+        paper.host_id = joined.host_id
+        agent, channel = await connect_agent(api, joined)
+        policy = {"window_s": 600, "process_allow_list": ["sshd"]}
+        created = await api.http.post(
+            "/api/v1/instances", json={**SPEC, "idle_policy": policy}, headers=owner.headers
+        )
+        command = await next_command(agent)
+        assert command.WhichOneof("kind") == "set_idle_policy"
+        sent = command.set_idle_policy.policy
+        assert sent.window_s == 600 and list(sent.process_allow_list.names) == ["sshd"]
+        assert not sent.HasField("grace_s")
+        result = agent_pb2.CommandResult(command_id=command.id, ok=True)
+        await agent.send(agent_pb2.AgentMessage(command_result=result))
+        await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        seen = await api.http.get(
+            f"/api/v1/instances/{created.json()['id']}", headers=owner.headers
+        )
+        assert seen.json()["state"] == "running"
+        await agent.close()
+    await channel.close()
