@@ -63,6 +63,8 @@ class ControlPlane:
             # last: resumed operations call providers and send commands to agents
             await self.services.instances.orchestrator.resume_all()
             self._stack.push_async_callback(self.services.instances.orchestrator.close)
+            self.services.schedule.start()
+            self._stack.push_async_callback(self.services.schedule.stop)
         except BaseException:
             await self._stack.aclose()
             raise

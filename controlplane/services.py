@@ -26,6 +26,7 @@ from .instances.agents import AgentCommands
 from .instances.observe import InstanceObserver
 from .instances.operations import Orchestrator, Timeouts
 from .instances.providers import ProviderSet
+from .instances.schedule import SnapshotScheduler
 from .instances.service import InstanceService
 from .instances.snapshots import SnapshotService
 from .instances.team_guard import live_instances
@@ -50,6 +51,7 @@ class Services:
     instances: InstanceService
     snapshots: SnapshotService
     observer: InstanceObserver
+    schedule: SnapshotScheduler
 
 
 def policy_from(settings: Settings) -> HeartbeatPolicy:
@@ -116,6 +118,7 @@ def build_services(
         instances=instances,
         snapshots=snapshots,
         observer=InstanceObserver(sessions, instances, events, bus, hosts),
+        schedule=SnapshotScheduler(sessions, instances),
     )
 
 

@@ -26,7 +26,7 @@ from . import journal, store
 from .agents import AgentCommands
 from .operations import Orchestrator
 from .providers import Providers, choose
-from .schemas import InstanceSpec, InstanceView, Page, SnapshotView
+from .schemas import InstanceSpec, InstanceView, Page, SnapshotKind, SnapshotView
 from .snapshots import SnapshotService, record, to_view
 from .states import Action, InstanceState, check, require
 from .validation import validate_spec
@@ -177,16 +177,22 @@ class InstanceService:
             require(InstanceState(row.state), S.RUNNING, "take a snapshot of", instance_id)
             host_id = row.host_id
         assert host_id is not None
+        return await self.snapshot_now(instance_id, host_id, "manual", keep_forever)
+
+    async def snapshot_now(
+        self, instance_id: str, host_id: str, kind: SnapshotKind, keep_forever: bool = False
+    ) -> SnapshotView:
+        """Has the host's agent take a snapshot, records it, applies retention."""
         taken = await self._agents.take_snapshot(
             host_id,
             f"snap-{uuid.uuid4().hex}",
-            "manual",
+            kind,
             keep_forever,
             self.orchestrator.timeouts.snapshot_s,
         )
         async with self._sessions.begin() as session:
             row = await store.load(session, instance_id, lock=True)
-            view = to_view(record(session, row, taken, "manual", keep_forever))
+            view = to_view(record(session, row, taken, kind, keep_forever))
         await self._snapshots.apply_retention(instance_id)
         return view
 

@@ -3,6 +3,8 @@ its snapshot; an idle report hibernates an instance that asked for it, only that
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -21,6 +23,7 @@ from tests.support.instances import (
     lifecycle_settings,
     next_command,
 )
+from torpor.common.timestamps import utc_now
 from torpor.controlplane.db.models import InstanceRow
 from torpor.proto.v1 import agent_pb2
 
@@ -129,5 +132,37 @@ async def test_the_idle_policy_of_a_new_instance_goes_to_its_agent(
             f"/api/v1/instances/{created.json()['id']}", headers=owner.headers
         )
         assert seen.json()["state"] == "running"
+        await agent.close()
+    await channel.close()
+
+
+async def test_scheduled_snapshots(tmp_path: Path, database_url: str) -> None:
+    settings = lifecycle_settings(tmp_path, database_url, heartbeat_ttl_s=60)
+    settings = settings.model_copy(update={"snapshot_timeout_s": 30})
+    async with running_api(settings) as api:
+        paper = PaperProvider()
+        api.services.providers.register(paper)
+        owner = await sign_up(api.http)
+        token = await api.services.join_tokens.create(60)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}") as ch:
+            joined = await join(ch, token)
+        paper.host_id = joined.host_id
+        agent, channel = await connect_agent(api, joined)
+        body = {**SPEC, "snapshot_schedule": {"every_s": 3600}}
+        created = await api.http.post("/api/v1/instances", json=body, headers=owner.headers)
+        await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        schedule = api.services.schedule
+        assert await schedule.tick() == []  # not due yet
+        later = utc_now() + timedelta(hours=1, seconds=1)
+        ticking = asyncio.create_task(schedule.tick(later))
+        command = await next_command(agent)
+        assert command.WhichOneof("kind") == "take_snapshot"
+        assert command.take_snapshot.reason == "scheduled"
+        result = agent_pb2.CommandResult(command_id=command.id, ok=True, snapshot_id="snap-s1")
+        await agent.send(agent_pb2.AgentMessage(command_result=result))
+        assert await ticking == [created.json()["id"]]
+        snapshot = await api.http.get("/api/v1/snapshots/snap-s1", headers=owner.headers)
+        assert snapshot.json()["kind"] == "scheduled"
+        assert await schedule.tick() == []  # the new snapshot is fresh
         await agent.close()
     await channel.close()
