@@ -68,7 +68,6 @@ def timeouts_from(settings: Settings) -> Timeouts:
         restore_s=settings.restore_timeout_s,
         snapshot_s=settings.snapshot_timeout_s,
         command_s=settings.agent_command_timeout_s,
-        user_grace_s=settings.requested_hibernate_grace_s,
     )
 
 

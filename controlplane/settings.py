@@ -77,10 +77,6 @@ class Settings(BaseSettings):
     snapshot_timeout_s: float = Field(default=3600.0, gt=0)
     """How long a manual snapshot (`POST /instances/{id}/snapshots`) may take."""
 
-    requested_hibernate_grace_s: int = Field(default=0, ge=0)
-    """Grace period the agent waits (warning logged-in users) before the final snapshot of a
-    hibernate a user asked for; an idle hibernate uses the agent's own `grace_s`."""
-
     feed_telemetry_interval_s: float = Field(default=5.0, gt=0)
     """How often the live feed (`GET /instances/{id}/feed`) sends the host's telemetry."""
 

@@ -23,13 +23,15 @@ from ..events.bus import EventBus
 from ..events.schemas import Event, Severity
 from ..providers.base import HostSpec
 from . import journal, store
-from .agents import AgentCommands
+from .agents import AgentCommands, Taken
 from .providers import Providers
 from .snapshots import SnapshotService, record
 from .states import Action
 
 log = logging.getLogger(__name__)
 DONE = "done"
+IDLE = "idle"
+"""The reason of a hibernate started by an agent's idle report."""
 RELEASE_ATTEMPTS = 3
 RELEASE_RETRY_S = 1.0
 
@@ -42,8 +44,6 @@ class Timeouts:
     snapshot_s: float = 3600.0
     command_s: float = 60.0
     """For short agent commands (the idle policy of a new or woken instance)."""
-    user_grace_s: int = 0
-    """Grace period of a hibernate a user asked for (an idle one uses the agent's own)."""
 
 
 class Failure(Exception):
@@ -301,11 +301,8 @@ class Orchestrator:
     async def _final_snapshot(self, operation: OperationRow, instance: InstanceRow) -> str:
         assert instance.host_id and operation.command_id
         reason = str((operation.details or {}).get("reason", "requested"))
-        grace = None if reason == "idle" else self.timeouts.user_grace_s
         try:
-            taken = await self._agents.hibernate(
-                instance.host_id, operation.command_id, reason, grace, self.timeouts.hibernate_s
-            )
+            taken = await self._take_final(instance.host_id, operation.command_id, reason)
         except TorporError as err:
             why = f"the final snapshot failed, the instance keeps running: {err.message}"
             moved = await self._conclude(operation.id, Action.HIBERNATE_FAILED, journal.FAILED, why)
@@ -317,6 +314,18 @@ class Orchestrator:
 
         await self._advance(operation.id, "release", keep, snapshot_id=taken.snapshot_id)
         return "release"
+
+    async def _take_final(self, host_id: str, command_id: str, reason: str) -> Taken:
+        """An idle hibernate goes through the agent's own sequence (warning, grace, hooks;
+        an inhibitor or new activity cancels it). A user who asks is obeyed: a plain
+        snapshot, which neither idle signals nor inhibitors veto."""
+        if reason == IDLE:
+            return await self._agents.hibernate(
+                host_id, command_id, reason, None, self.timeouts.hibernate_s
+            )
+        return await self._agents.take_snapshot(
+            host_id, command_id, f"hibernate ({reason})", False, self.timeouts.hibernate_s
+        )
 
     async def _release_after_snapshot(self, operation: OperationRow, instance: InstanceRow) -> str:
         """The snapshot is safe: a host that will not go is reported, never waited on."""

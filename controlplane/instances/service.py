@@ -24,7 +24,7 @@ from ..events.schemas import Event
 from ..providers.base import HostSpec, Offer
 from . import journal, store
 from .agents import AgentCommands
-from .operations import Orchestrator
+from .operations import IDLE, Orchestrator
 from .providers import Providers, choose
 from .schemas import InstanceSpec, InstanceView, Page, SnapshotKind, SnapshotView
 from .snapshots import SnapshotService, record, to_view
@@ -212,7 +212,7 @@ class InstanceService:
             return
         log.info("host %s is idle: hibernating instance %s", host_id, row.id)
         try:
-            await self._begin(None, row.id, Action.HIBERNATE, "idle")
+            await self._begin(None, row.id, Action.HIBERNATE, IDLE)
         except Conflict as err:  # it moved on meanwhile (a user hibernated it first)
             log.info("idle hibernate of %s skipped: %s", row.id, err.message)
 

@@ -45,7 +45,7 @@ async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
         started = await api.http.post(f"/api/v1/instances/{ident}/hibernate", headers=owner.headers)
         assert started.status_code == 202
         first = await next_command(agent)
-        assert first.WhichOneof("kind") == "hibernate"
+        assert first.WhichOneof("kind") == "take_snapshot"
         await agent.close()
         # the control plane stops here, the agent still snapshotting
     await channel.close()
@@ -57,7 +57,7 @@ async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
         assert seen.json()["operation"]["step"] == "snapshot"
         agent, channel = await connect_agent(api, joined)
         again = await next_command(agent)
-        assert again.id == first.id and again.WhichOneof("kind") == "hibernate"
+        assert again.id == first.id and again.WhichOneof("kind") == "take_snapshot"
         await agent.send(
             agent_pb2.AgentMessage(
                 command_result=agent_pb2.CommandResult(
