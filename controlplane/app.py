@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 
 from torpor.common.version import torpor_version
 
+from .http.api_keys import ApiKeyController
 from .http.auth import AuthController
 from .http.caller import provide_caller
 from .http.dependencies import provide_control_plane
@@ -25,6 +26,8 @@ from .http.instances import InstanceController
 from .http.metrics import MetricsController, build_metrics, provide_metrics
 from .http.offers import OfferController
 from .http.snapshots import SnapshotController
+from .http.teams import TeamController
+from .http.users import InvitationController, UserController
 from .runtime import ControlPlane
 from .settings import Settings, load_settings
 
@@ -45,6 +48,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HostController,
             MetricsController,
             AuthController,
+            ApiKeyController,
+            UserController,
+            TeamController,
+            InvitationController,
             OfferController,
             InstanceController,
             SnapshotController,

@@ -129,6 +129,41 @@ async def _admin_tokens_create(args: argparse.Namespace, settings: Settings) -> 
     return 0
 
 
+async def _operators_add(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_services(settings) as services:
+        user = await services.accounts.users.set_operator(args.email, True)
+    _stderr(f"{user.email} is now a platform operator (fleet-wide routes, e.g. /api/v1/hosts)")
+    return 0
+
+
+async def _operators_remove(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_services(settings) as services:
+        user = await services.accounts.users.set_operator(args.email, False)
+    _stderr(f"{user.email} is no longer a platform operator")
+    return 0
+
+
+async def _operators_list(_: argparse.Namespace, settings: Settings) -> int:
+    async with open_services(settings) as services:
+        operators = await services.accounts.users.operators()
+    for user in operators:
+        print(f"{user.email}  {user.id}")
+    return 0
+
+
+def _add_operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The platform-operator role is granted here only, never through the API."""
+    operators = commands.add_parser("operators", help="platform operators (fleet-wide access)")
+    actions = operators.add_subparsers(required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="make a registered user a platform operator")
+    add.add_argument("email")
+    add.set_defaults(run=_operators_add)
+    remove = actions.add_parser("remove", help="take the operator role away")
+    remove.add_argument("email")
+    remove.set_defaults(run=_operators_remove)
+    actions.add_parser("list", help="list operators").set_defaults(run=_operators_list)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="The torpor control plane.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -144,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     create_admin = admin_actions.add_parser("create", help="create an admin token (printed once)")
     create_admin.add_argument("name", help="who or what holds the token")
     create_admin.set_defaults(run=_admin_tokens_create)
+    _add_operator_commands(commands)
     return parser
 
 

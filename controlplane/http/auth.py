@@ -12,6 +12,7 @@ from ..errors import FailedPrecondition
 from ..runtime import ControlPlane
 from .account_bodies import LoginBody, RefreshBody, RegisterBody
 from .caller import AnyRequest, client_address
+from .error_docs import AUTHENTICATED, errors
 from .paging import DEFAULT_PAGE_SIZE, Limit, Offset
 
 
@@ -23,7 +24,11 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/register", summary="Create an account (and its personal team); logs it in")
+    @post(
+        "/register",
+        summary="Create an account (and its personal team); logs it in",
+        responses=errors(409, 429),
+    )
     async def register(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -37,7 +42,12 @@ class AuthController(Controller):
             user.id, _user_agent(request), client_address(request)
         )
 
-    @post("/login", status_code=200, summary="Log in: an access token and a refresh token")
+    @post(
+        "/login",
+        status_code=200,
+        summary="Log in: an access token and a refresh token",
+        responses=errors(401, 429),
+    )
     async def login(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -52,14 +62,24 @@ class AuthController(Controller):
             user.id, _user_agent(request), client_address(request)
         )
 
-    @post("/refresh", status_code=200, summary="A new access token for a refresh token")
+    @post(
+        "/refresh",
+        status_code=200,
+        summary="A new access token for a refresh token",
+        responses=errors(401),
+    )
     async def refresh(
         self, control_plane: NamedDependency[ControlPlane], data: JSONBody[RefreshBody]
     ) -> TokenPair:
         """The refresh token is rotated: use the one in this response next time."""
         return await control_plane.services.accounts.login_sessions.refresh(data.refresh_token)
 
-    @post("/logout", status_code=204, summary="End the session this access token belongs to")
+    @post(
+        "/logout",
+        status_code=204,
+        summary="End the session this access token belongs to",
+        responses=errors(*AUTHENTICATED),
+    )
     async def logout(
         self, control_plane: NamedDependency[ControlPlane], caller: NamedDependency[Caller]
     ) -> None:
@@ -71,14 +91,18 @@ class AuthController(Controller):
             caller.user_id, caller.session_id
         )
 
-    @get("/me", summary="Who is calling, in which team, with which role")
+    @get(
+        "/me",
+        summary="Who is calling, in which team, with which role",
+        responses=errors(*AUTHENTICATED),
+    )
     async def me(
         self, control_plane: NamedDependency[ControlPlane], caller: NamedDependency[Caller]
     ) -> MeView:
         user = await control_plane.services.accounts.users.get(caller.user_id)
         return MeView(user, caller.team_id, caller.role, caller.session_id, caller.api_key_id)
 
-    @get("/sessions", summary="Your live login sessions")
+    @get("/sessions", summary="Your live login sessions", responses=errors(*AUTHENTICATED))
     async def list_sessions(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -90,7 +114,11 @@ class AuthController(Controller):
             caller.user_id, caller.session_id, limit, offset
         )
 
-    @delete("/sessions/{session_id:str}", summary="Revoke one of your sessions")
+    @delete(
+        "/sessions/{session_id:str}",
+        summary="Revoke one of your sessions",
+        responses=errors(*AUTHENTICATED),
+    )
     async def revoke_session(
         self,
         control_plane: NamedDependency[ControlPlane],

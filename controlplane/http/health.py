@@ -6,6 +6,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 
 from ..runtime import ControlPlane
+from .error_docs import errors
 
 
 class HealthController(Controller):
@@ -19,7 +20,11 @@ class HealthController(Controller):
     async def liveness(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/api/v1/health/readiness", summary="Readiness probe: the database answers")
+    @get(
+        "/api/v1/health/readiness",
+        summary="Readiness probe: the database answers",
+        responses=errors(503),
+    )
     async def readiness(self, control_plane: NamedDependency[ControlPlane]) -> dict[str, str]:
         """503 with the error body when the database cannot answer `SELECT 1`."""
         await control_plane.check_database()

@@ -17,10 +17,16 @@ from ..accounts.caller import Caller
 from ..events.schemas import Event
 from ..instances.schemas import InstanceMetrics, InstanceView, Page, SnapshotView
 from ..runtime import ControlPlane
+from .error_docs import AUTHENTICATED, errors
 from .instance_bodies import CreateInstanceBody, TakeSnapshotBody
 from .paging import DEFAULT_PAGE_SIZE, Limit, Offset
 
 MAX_FEED_ITEMS = 10_000
+READ = errors(*AUTHENTICATED)
+PLACING = errors(*AUTHENTICATED, 503)
+"""Placing or releasing needs a provider, which may not answer."""
+AGENT = errors(*AUTHENTICATED, 503, 504)
+"""Waits for the instance's agent."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,11 @@ class InstanceController(Controller):
     path = "/api/v1/instances"
     tags = ["instances"]
 
-    @get("/", summary="List the team's instances (operators: every team's, `all_teams`)")
+    @get(
+        "/",
+        summary="List the team's instances (operators: every team's, `all_teams`)",
+        responses=READ,
+    )
     async def list_instances(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -45,7 +55,12 @@ class InstanceController(Controller):
     ) -> Page[InstanceView]:
         return await control_plane.services.instances.list(caller, limit, offset, all_teams)
 
-    @post("/", status_code=202, summary="Create an instance; it is placed in the background")
+    @post(
+        "/",
+        status_code=202,
+        summary="Create an instance; it is placed in the background",
+        responses=PLACING,
+    )
     async def create_instance(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -54,7 +69,9 @@ class InstanceController(Controller):
     ) -> InstanceView:
         return await control_plane.services.instances.create(caller, data.spec())
 
-    @get("/{instance_id:str}", summary="One instance, with the operation in progress")
+    @get(
+        "/{instance_id:str}", summary="One instance, with the operation in progress", responses=READ
+    )
     async def get_instance(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -63,7 +80,12 @@ class InstanceController(Controller):
     ) -> InstanceView:
         return await control_plane.services.instances.get(caller, instance_id)
 
-    @delete("/{instance_id:str}", status_code=200, summary="Delete: host and snapshots go")
+    @delete(
+        "/{instance_id:str}",
+        status_code=200,
+        summary="Delete: host and snapshots go",
+        responses=PLACING,
+    )
     async def delete_instance(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -72,7 +94,12 @@ class InstanceController(Controller):
     ) -> InstanceView:
         return await control_plane.services.instances.delete(caller, instance_id)
 
-    @post("/{instance_id:str}/hibernate", status_code=202, summary="Snapshot, release the host")
+    @post(
+        "/{instance_id:str}/hibernate",
+        status_code=202,
+        summary="Snapshot, release the host",
+        responses=READ,
+    )
     async def hibernate(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -82,7 +109,12 @@ class InstanceController(Controller):
         """202 with the instance `hibernating`; asked again meanwhile, the same answer."""
         return await control_plane.services.instances.hibernate(caller, instance_id)
 
-    @post("/{instance_id:str}/wake", status_code=202, summary="Place on a host, restore")
+    @post(
+        "/{instance_id:str}/wake",
+        status_code=202,
+        summary="Place on a host, restore",
+        responses=READ,
+    )
     async def wake(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -92,7 +124,11 @@ class InstanceController(Controller):
         """202 with the instance `waking`; asked again meanwhile, the same answer."""
         return await control_plane.services.instances.wake(caller, instance_id)
 
-    @get("/{instance_id:str}/snapshots", summary="The instance's snapshots, newest first")
+    @get(
+        "/{instance_id:str}/snapshots",
+        summary="The instance's snapshots, newest first",
+        responses=READ,
+    )
     async def list_snapshots(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -103,7 +139,12 @@ class InstanceController(Controller):
     ) -> Page[SnapshotView]:
         return await control_plane.services.snapshots.page(caller, instance_id, limit, offset)
 
-    @post("/{instance_id:str}/snapshots", status_code=201, summary="Take a snapshot now")
+    @post(
+        "/{instance_id:str}/snapshots",
+        status_code=201,
+        summary="Take a snapshot now",
+        responses=AGENT,
+    )
     async def take_snapshot(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -115,7 +156,7 @@ class InstanceController(Controller):
             caller, instance_id, data.keep_forever
         )
 
-    @get("/{instance_id:str}/events", summary="The instance's events, oldest first")
+    @get("/{instance_id:str}/events", summary="The instance's events, oldest first", responses=READ)
     async def list_events(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -128,7 +169,11 @@ class InstanceController(Controller):
         items = await observer.events(caller, instance_id, after, limit)
         return EventPage(items, items[-1].seq if items else after)
 
-    @get("/{instance_id:str}/metrics", summary="Time in each state, its host's telemetry")
+    @get(
+        "/{instance_id:str}/metrics",
+        summary="Time in each state, its host's telemetry",
+        responses=READ,
+    )
     async def metrics(
         self,
         control_plane: NamedDependency[ControlPlane],
@@ -137,7 +182,11 @@ class InstanceController(Controller):
     ) -> InstanceMetrics:
         return await control_plane.services.observer.metrics(caller, instance_id)
 
-    @get("/{instance_id:str}/feed", summary="Live events and telemetry (server-sent events)")
+    @get(
+        "/{instance_id:str}/feed",
+        summary="Live events and telemetry (server-sent events)",
+        responses=READ,
+    )
     async def feed(
         self,
         control_plane: NamedDependency[ControlPlane],

@@ -8,13 +8,18 @@ from litestar.di import NamedDependency
 from ..accounts.caller import Caller
 from ..providers.base import Offer
 from ..runtime import ControlPlane
+from .error_docs import AUTHENTICATED, errors
 
 
 class OfferController(Controller):
     path = "/api/v1/offers"
     tags = ["instances"]
 
-    @get("/", summary="What instances can be created: GPU type and count, region, price")
+    @get(
+        "/",
+        summary="What instances can be created: GPU type and count, region, price",
+        responses=errors(*AUTHENTICATED),
+    )
     async def list_offers(
         self, control_plane: NamedDependency[ControlPlane], caller: NamedDependency[Caller]
     ) -> list[Offer]:

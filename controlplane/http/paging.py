@@ -12,4 +12,7 @@ from ..accounts.queries import MAX_PAGE_SIZE
 DEFAULT_PAGE_SIZE = 50
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]
-Offset = Annotated[int, QueryParameter(ge=0)]
+MAX_OFFSET = 2**31 - 1
+"""Past this, databases overflow their integer type (found by the schema fuzz test)."""
+
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)]

@@ -12,18 +12,9 @@ from tests.support.http import ApiClient
 from torpor.common.timestamps import utc_now
 from torpor.controlplane.db.models import UserRow
 
+from .checks import assert_error
+
 pytestmark = pytest.mark.integration
-
-
-def assert_error(response: object, status: int, code: str, field: str | None = None) -> None:
-    import httpx  # noqa: PLC0415
-
-    assert isinstance(response, httpx.Response)
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert error["code"] == code and error["message"]
-    if field is not None:
-        assert error.get("field") == field, error
 
 
 async def test_register_makes_a_user_with_a_personal_team_and_logs_them_in(
