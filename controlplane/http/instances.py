@@ -19,7 +19,7 @@ from ..instances.schemas import InstanceMetrics, InstanceView, Page, SnapshotVie
 from ..runtime import ControlPlane
 from .error_docs import AUTHENTICATED, errors
 from .instance_bodies import CreateInstanceBody, TakeSnapshotBody
-from .paging import DEFAULT_PAGE_SIZE, Limit, Offset
+from .paging import DEFAULT_PAGE_SIZE, MAX_OFFSET, Limit, Offset
 
 MAX_FEED_ITEMS = 10_000
 READ = errors(*AUTHENTICATED)
@@ -162,7 +162,7 @@ class InstanceController(Controller):
         control_plane: NamedDependency[ControlPlane],
         caller: NamedDependency[Caller],
         instance_id: FromPath[str],
-        after: Annotated[int, QueryParameter(ge=0)] = 0,
+        after: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
         limit: Limit = DEFAULT_PAGE_SIZE,
     ) -> EventPage:
         observer = control_plane.services.observer
