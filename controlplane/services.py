@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,6 +20,7 @@ from .fleet.sessions import AgentSessionService
 from .identity.admin_tokens import AdminTokenService
 from .identity.host_credentials import HostCredentialService
 from .identity.join_tokens import JoinTokenService
+from .providers.registry import ProviderRegistry
 from .settings import Settings
 
 
@@ -36,6 +37,8 @@ class Services:
     host_credentials: HostCredentialService
     agent_sessions: AgentSessionService
     commands: CommandService
+    providers: ProviderRegistry = field(default_factory=ProviderRegistry)
+    """Filled by the runtime once gRPC listens (`providers.get()` is the configured one)."""
 
 
 def policy_from(settings: Settings) -> HeartbeatPolicy:
