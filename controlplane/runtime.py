@@ -1,6 +1,6 @@
 """ControlPlane: everything one control-plane process runs, started and stopped in order.
 
-Start: database (migrations) -> services -> liveness reaper -> gRPC server.
+Start: database (migrations) -> services -> liveness reaper -> gRPC server -> provider.
 Stop, in reverse: end the agent streams (without marking hosts disconnected: a restart is
 not an outage), stop gRPC with a short grace, stop the reaper, dispose of the engine.
 """
@@ -21,6 +21,7 @@ from .grpc.admin_servicer import AdminServicer
 from .grpc.agent_servicer import AgentServicer
 from .grpc.context import InFlight
 from .grpc.server import build_server
+from .providers.factory import build_provider
 from .services import Services, open_services
 from .settings import Settings
 
@@ -59,7 +60,7 @@ class ControlPlane:
             await self.services.hub.start()
             self._stack.push_async_callback(self.services.hub.stop)
             await self._start_grpc()
-            self._stack.push_async_callback(self.services.providers.close)
+            self._start_provider()
             # last: resumed operations call providers and send commands to agents
             await self.services.instances.orchestrator.resume_all()
             self._stack.push_async_callback(self.services.instances.orchestrator.close)
@@ -83,6 +84,13 @@ class ControlPlane:
         await server.start()
         self._grpc = server
         self._stack.push_async_callback(self._stop_grpc)
+
+    def _start_provider(self) -> None:
+        """After gRPC: the local provider's agents need the port. Closed before gRPC stops
+        (the local provider leaves its agents running for the restart)."""
+        provider = build_provider(self.settings, self.services, self.grpc_port)
+        self.services.providers.register(provider, default=True)
+        self._stack.push_async_callback(self.services.providers.close)
 
     async def _stop_grpc(self) -> None:
         """Ends streams and watches first so the grace period is not spent waiting on them."""

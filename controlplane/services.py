@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,11 +25,11 @@ from .identity.join_tokens import JoinTokenService
 from .instances.agents import AgentCommands
 from .instances.observe import InstanceObserver
 from .instances.operations import Orchestrator, Timeouts
-from .instances.providers import ProviderSet
 from .instances.schedule import SnapshotScheduler
 from .instances.service import InstanceService
 from .instances.snapshots import SnapshotService
 from .instances.team_guard import live_instances
+from .providers.registry import ProviderRegistry
 from .settings import Settings
 
 
@@ -47,11 +47,12 @@ class Services:
     agent_sessions: AgentSessionService
     commands: CommandService
     accounts: AccountServices
-    providers: ProviderSet
     instances: InstanceService
     snapshots: SnapshotService
     observer: InstanceObserver
     schedule: SnapshotScheduler
+    providers: ProviderRegistry = field(default_factory=ProviderRegistry)
+    """Filled by the runtime once gRPC listens (`providers.get()` is the configured one)."""
 
 
 def policy_from(settings: Settings) -> HeartbeatPolicy:
@@ -87,7 +88,7 @@ def build_services(
     hosts = HostService(sessions, bus)
     hub = AgentHub(hosts, policy)
     credentials = HostCredentialService(sessions)
-    placing = ProviderSet()
+    placing = ProviderRegistry()
     agents = AgentCommands(hub)
     snapshots = SnapshotService(sessions, placing)
     orchestrator = Orchestrator(

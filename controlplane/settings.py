@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from torpor.common import paths
 
+from .providers.local.prices import load_offers
+
 ENV_PREFIX = "TORPOR_"
 SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -113,11 +115,44 @@ class Settings(BaseSettings):
 
     api_key_rate_per_minute: int = Field(default=10, ge=1)
     """API keys a user may create per minute."""
+    provider: Literal["local"] = "local"
+    """Where hosts come from: `local` runs each host as a `torpor-agent` process here."""
+
+    local_root: Path | None = None
+    """The local provider's folder (leases, hosts, snapshot repositories);
+    default `<state dir>/local`."""
+
+    local_price_table: Path | None = None
+    """A TOML price table for the local provider's offers (`[[offer]]` entries with
+    gpu_type, gpu_count, region, price_per_hour_cents); unset: the built-in table."""
+
+    local_simulate_gpus: bool = True
+    """Give local hosts simulated GPUs through the NVML double (needs gcc; without it the
+    hosts run GPU-less, with one warning)."""
+
+    local_agent_start_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a local agent may take to join and connect before acquire gives up."""
+
+    local_idle_window_s: float | None = Field(default=None, gt=0)
+    """`[idle] window_s` of every local host (short: the demo and tests hibernate fast)."""
+
+    local_idle_grace_s: float | None = Field(default=None, ge=0)
+    """`[idle] grace_s` of every local host."""
+
+    local_idle_poll_interval_s: float | None = Field(default=None, gt=0, le=60)
+    """`[idle] poll_interval_s` of every local host."""
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("local_price_table")
+    @classmethod
+    def _readable_price_table(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_offers(value)  # PriceTableError is a ValueError: reported at start-up
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -126,6 +161,9 @@ class Settings(BaseSettings):
             schemes = ", ".join(f"{s}…" for s in SUPPORTED_DATABASE_SCHEMES)
             raise ValueError(f"unsupported database URL; use one of {schemes}")
         return value
+
+    def local_root_dir(self) -> Path:
+        return self.local_root or self.state_dir / "local"
 
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:

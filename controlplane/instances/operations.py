@@ -207,7 +207,9 @@ class Orchestrator:
     # --- create and wake: place the instance on a host --------------------------------
 
     async def _acquire(self, operation: OperationRow, instance: InstanceRow) -> str:
-        spec = HostSpec(instance.gpu_type, instance.gpu_count, instance.region)
+        spec = HostSpec(
+            instance.gpu_type, instance.gpu_count, instance.region, instance_id=instance.id
+        )
         try:
             provider = self._providers.get(instance.provider)
             placement = await provider.acquire(spec, request_id=operation.request_id or "")

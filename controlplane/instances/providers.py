@@ -19,37 +19,6 @@ class Providers(Protocol):
     async def offers(self) -> list[Offer]: ...
 
 
-class ProviderSet:
-    """A fixed set of providers (until the registry of the provider branch lands)."""
-
-    def __init__(self) -> None:
-        self._providers: dict[str, Provider] = {}
-
-    def register(self, provider: Provider, *, default: bool = False) -> None:
-        self._providers[provider.name] = provider
-
-    @property
-    def names(self) -> list[str]:
-        return sorted(self._providers)
-
-    def get(self, name: str | None = None) -> Provider:
-        if not self._providers:
-            raise Unavailable("no provider is running yet; retry in a moment")
-        provider = self._providers.get(name or self.names[0])
-        if provider is None:
-            known = ", ".join(self.names)
-            raise InvalidArgument(f"unknown provider {name!r}; use {known}", field="provider")
-        return provider
-
-    async def offers(self) -> list[Offer]:
-        return [offer for name in self.names for offer in await self._providers[name].offers()]
-
-    async def close(self) -> None:
-        for provider in self._providers.values():
-            await provider.close()
-        self._providers.clear()
-
-
 async def choose(providers: Providers, spec: HostSpec, wanted: str | None) -> str:
     """The provider that places `spec`; InvalidArgument naming the field no offer matches."""
     names = [wanted] if wanted else providers.names

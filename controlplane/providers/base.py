@@ -34,6 +34,9 @@ class HostSpec:
     gpu_type: str
     gpu_count: int
     region: str
+    instance_id: str = ""
+    """The instance the host is for: hosts of one instance share its snapshot repository
+    (the wake host restores what the hibernated one saved); empty: the host's own."""
 
 
 @dataclass(frozen=True)

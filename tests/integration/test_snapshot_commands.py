@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.controlplane import control_plane, settings
+from tests.support.controlplane import control_plane, disconnected, settings
 from tests.support.processes import Agent
 from tests.support.trees import describe, make_tree
 from torpor.agent.config import AgentConfig
@@ -35,7 +35,7 @@ repository = "{repository}"
 enabled = false
 """
 
-STARTED: list[Agent] = []  # killed by the `plane` fixture
+STARTED: list[tuple[Agent, str]] = []  # killed by the `plane` fixture
 
 
 async def start_agent(plane: ControlPlane, home: Path, workspace: Path, repository: Path) -> str:
@@ -49,11 +49,12 @@ async def start_agent(plane: ControlPlane, home: Path, workspace: Path, reposito
         extra_config=SNAPSHOT_CONFIG.format(workspace=workspace, repository=repository),
     )
     agent.start()
-    STARTED.append(agent)
+    STARTED.append((agent, ""))
     for _ in range(300):
         page = await plane.services.hosts.list()
         found = [h.id for h in page.items if h.hostname == home.name]
         if found and plane.services.hub.is_connected(found[0]):
+            STARTED[-1] = (agent, found[0])
             return found[0]
         await asyncio.sleep(0.1)
     raise AssertionError(f"agent {home.name} did not connect:\n{agent.log()}")
@@ -61,12 +62,14 @@ async def start_agent(plane: ControlPlane, home: Path, workspace: Path, reposito
 
 @pytest.fixture
 async def plane(control_plane: ControlPlane) -> AsyncIterator[ControlPlane]:
-    """The control plane; the agents a test started are killed after it."""
+    """The control plane; the agents a test started are stopped before it."""
     yield control_plane
     while STARTED:
-        agent = STARTED.pop()
+        agent, host_id = STARTED.pop()
         if agent.process is not None:
             agent.stop(signal.SIGKILL)
+        if host_id:
+            await disconnected(control_plane.services, host_id)
 
 
 def snapshot_count(workspace: Path, repository: Path, state: Path) -> int:
