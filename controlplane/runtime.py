@@ -1,6 +1,7 @@
 """ControlPlane: everything one control-plane process runs, started and stopped in order.
 
-Start: database (migrations) -> services -> liveness reaper -> gRPC server -> provider.
+Start: database (migrations) -> services -> liveness reaper -> gRPC server -> provider ->
+unfinished instance operations resumed (journal) -> the snapshot schedule.
 Stop, in reverse: end the agent streams (without marking hosts disconnected: a restart is
 not an outage), stop gRPC with a short grace, stop the reaper, dispose of the engine.
 """

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.integration.controlplane.test_agent_hub import eventually
 from tests.support.instances import SPEC, Teams
 from torpor.controlplane.errors import TorporError
 
@@ -217,3 +219,19 @@ async def test_a_team_with_live_instances_cannot_be_deleted(teams: Teams) -> Non
         await accounts.teams.delete(caller, teams.owner.team_id)
     await teams.http.delete(f"/api/v1/instances/{instance['id']}", headers=teams.owner.headers)
     await accounts.teams.delete(caller, teams.owner.team_id)
+
+
+async def test_the_feed_streams_the_instance_events(teams: Teams) -> None:
+    instance = await teams.create()
+    base = f"/api/v1/instances/{instance['id']}"
+    feed = asyncio.create_task(
+        teams.http.get(f"{base}/feed?max_items=2", headers=teams.billing.headers)
+    )
+    bus = teams.api.services.bus
+    await eventually(lambda: bus.subscriber_count > 0)  # once its first message is out
+    await teams.http.post(f"{base}/hibernate", headers=teams.owner.headers)
+    response = await asyncio.wait_for(feed, 30)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    messages = [m for m in response.text.split("\r\n\r\n") if m.strip()]
+    assert messages[0].startswith("event: telemetry")
+    assert messages[1].startswith("event: event") and "instance.hibernating" in messages[1]
