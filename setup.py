@@ -35,6 +35,8 @@ setup(
             "db/migrations/*.py",
             "db/migrations/script.py.mako",
             "db/migrations/versions/*.py",
+            # the local provider compiles the NVML double from this source
+            "providers/local/fake_nvml.c",
         ],
         "torpor.agent": ["py.typed"],
         "torpor.ctl": ["py.typed"],

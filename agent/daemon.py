@@ -24,6 +24,7 @@ from .idle.probes import MonitorFeed, NoGpus
 from .idle.wiring import IdleAgent, default_snapshotter, default_sources
 from .logs import configure_logging
 from .notify import SystemdNotifier
+from .snapshot.commands import SnapshotCommands
 from .stream import HostFacts
 from .telemetry.host import HostProbe, boot_time, os_description
 
@@ -65,9 +66,14 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
 
     snapshotter = default_snapshotter(config, post)
     idle = IdleAgent(config, default_sources(config, gpu_feed), snapshotter, outbox=outbox)
+    snapshots = SnapshotCommands(snapshotter)
     dispatcher = CommandDispatcher(
         handlers={"set_idle_policy": idle.set_idle_policy},
-        long_handlers={"hibernate": idle.hibernate},
+        long_handlers={
+            "hibernate": idle.hibernate,
+            "restore": snapshots.restore,
+            "take_snapshot": snapshots.take_snapshot,
+        },
         outbox=idle.outbox,
     )
     connection = Connection(

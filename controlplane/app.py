@@ -22,7 +22,10 @@ from .http.dependencies import provide_control_plane
 from .http.exceptions import exception_handlers
 from .http.health import HealthController
 from .http.hosts import HostController
+from .http.instances import InstanceController
 from .http.metrics import MetricsController, build_metrics, provide_metrics
+from .http.offers import OfferController
+from .http.snapshots import SnapshotController
 from .http.teams import TeamController
 from .http.users import InvitationController, UserController
 from .runtime import ControlPlane
@@ -49,6 +52,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             UserController,
             TeamController,
             InvitationController,
+            OfferController,
+            InstanceController,
+            SnapshotController,
         ],
         lifespan=[run_control_plane],
         dependencies={

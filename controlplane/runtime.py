@@ -1,6 +1,7 @@
 """ControlPlane: everything one control-plane process runs, started and stopped in order.
 
-Start: database (migrations) -> services -> liveness reaper -> gRPC server.
+Start: database (migrations) -> services -> liveness reaper -> gRPC server -> provider ->
+unfinished instance operations resumed (journal) -> the snapshot schedule.
 Stop, in reverse: end the agent streams (without marking hosts disconnected: a restart is
 not an outage), stop gRPC with a short grace, stop the reaper, dispose of the engine.
 """
@@ -23,6 +24,7 @@ from .grpc.certificate_policy import CertificatePolicy
 from .grpc.context import InFlight
 from .grpc.server import build_server
 from .grpc.tls import server_tls
+from .providers.factory import build_provider
 from .services import Services, open_services
 from .settings import Settings
 
@@ -61,6 +63,12 @@ class ControlPlane:
             await self.services.hub.start()
             self._stack.push_async_callback(self.services.hub.stop)
             await self._start_grpc()
+            self._start_provider()
+            # last: resumed operations call providers and send commands to agents
+            await self.services.instances.orchestrator.resume_all()
+            self._stack.push_async_callback(self.services.instances.orchestrator.close)
+            self.services.schedule.start()
+            self._stack.push_async_callback(self.services.schedule.stop)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -92,6 +100,13 @@ class ControlPlane:
             return (await self.services.hosts.get(host_id)).hostname
         except NotFound:
             return None
+
+    def _start_provider(self) -> None:
+        """After gRPC: the local provider's agents need the port. Closed before gRPC stops
+        (the local provider leaves its agents running for the restart)."""
+        provider = build_provider(self.settings, self.services, self.grpc_port)
+        self.services.providers.register(provider, default=True)
+        self._stack.push_async_callback(self.services.providers.close)
 
     async def _stop_grpc(self) -> None:
         """Ends streams and watches first so the grace period is not spent waiting on them."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -22,6 +22,14 @@ from .fleet.sessions import AgentSessionService
 from .identity.admin_tokens import AdminTokenService
 from .identity.host_credentials import HostCredentialService
 from .identity.join_tokens import JoinTokenService
+from .instances.agents import AgentCommands
+from .instances.observe import InstanceObserver
+from .instances.operations import Orchestrator, Timeouts
+from .instances.schedule import SnapshotScheduler
+from .instances.service import InstanceService
+from .instances.snapshots import SnapshotService
+from .instances.team_guard import live_instances
+from .providers.registry import ProviderRegistry
 from .settings import Settings
 
 
@@ -39,6 +47,12 @@ class Services:
     agent_sessions: AgentSessionService
     commands: CommandService
     accounts: AccountServices
+    instances: InstanceService
+    snapshots: SnapshotService
+    observer: InstanceObserver
+    schedule: SnapshotScheduler
+    providers: ProviderRegistry = field(default_factory=ProviderRegistry)
+    """Filled by the runtime once gRPC listens (`providers.get()` is the configured one)."""
 
 
 def policy_from(settings: Settings) -> HeartbeatPolicy:
@@ -49,8 +63,20 @@ def policy_from(settings: Settings) -> HeartbeatPolicy:
     )
 
 
+def timeouts_from(settings: Settings) -> Timeouts:
+    return Timeouts(
+        hibernate_s=settings.hibernate_timeout_s,
+        restore_s=settings.restore_timeout_s,
+        snapshot_s=settings.snapshot_timeout_s,
+        command_s=settings.agent_command_timeout_s,
+    )
+
+
 def build_services(
-    engine: AsyncEngine, policy: HeartbeatPolicy, accounts: AccountsConfig | None = None
+    engine: AsyncEngine,
+    policy: HeartbeatPolicy,
+    accounts: AccountsConfig | None = None,
+    timeouts: Timeouts | None = None,
 ) -> Services:
     """Every service over one engine; nothing is started (the hub's reaper included).
 
@@ -62,6 +88,19 @@ def build_services(
     hosts = HostService(sessions, bus)
     hub = AgentHub(hosts, policy)
     credentials = HostCredentialService(sessions)
+    placing = ProviderRegistry()
+    agents = AgentCommands(hub)
+    snapshots = SnapshotService(sessions, placing)
+    orchestrator = Orchestrator(
+        sessions, bus, placing, agents, snapshots=snapshots, timeouts=timeouts or Timeouts()
+    )
+    instances = InstanceService(
+        sessions, bus, placing, agents, snapshots=snapshots, orchestrator=orchestrator
+    )
+    agent_sessions = AgentSessionService(credentials, hosts, hub, bus)
+    account_services = build_accounts(sessions, accounts or AccountsConfig.ephemeral())
+    account_services.teams.add_deletion_check(live_instances)
+    agent_sessions.on_idle_report = instances.on_idle_report
     return Services(
         engine=engine,
         sessions=sessions,
@@ -72,9 +111,14 @@ def build_services(
         join_tokens=JoinTokenService(sessions),
         admin_tokens=AdminTokenService(sessions),
         host_credentials=credentials,
-        agent_sessions=AgentSessionService(credentials, hosts, hub, bus),
+        agent_sessions=agent_sessions,
         commands=CommandService(hosts, hub),
-        accounts=build_accounts(sessions, accounts or AccountsConfig.ephemeral()),
+        accounts=account_services,
+        providers=placing,
+        instances=instances,
+        snapshots=snapshots,
+        observer=InstanceObserver(sessions, instances, events, bus, hosts),
+        schedule=SnapshotScheduler(sessions, instances),
     )
 
 
@@ -87,6 +131,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     await upgrade_database(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        yield build_services(engine, policy_from(settings), accounts_config(settings))
+        yield build_services(
+            engine,
+            policy_from(settings),
+            accounts_config(settings),
+            timeouts=timeouts_from(settings),
+        )
     finally:
         await engine.dispose()

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from torpor.common import paths
 
+from .providers.local.prices import load_offers
+
 ENV_PREFIX = "TORPOR_"
 SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -63,6 +65,23 @@ class Settings(BaseSettings):
     join_token_ttl_s: float = Field(default=3600.0, gt=0)
     """Default lifetime of a join token created without `--ttl`."""
 
+    hibernate_timeout_s: float = Field(default=3600.0, gt=0)
+    """How long an agent may take to answer Hibernate (grace, hooks, final snapshot) before
+    the hibernate is rolled back and the instance keeps running."""
+
+    restore_timeout_s: float = Field(default=3600.0, gt=0)
+    """How long a wake waits for the restore of the latest snapshot before giving up (the
+    instance stays hibernated, its snapshot intact)."""
+
+    agent_command_timeout_s: float = Field(default=60.0, gt=0)
+    """How long short agent commands (an instance's idle policy) may go unanswered."""
+
+    snapshot_timeout_s: float = Field(default=3600.0, gt=0)
+    """How long a manual snapshot (`POST /instances/{id}/snapshots`) may take."""
+
+    feed_telemetry_interval_s: float = Field(default=5.0, gt=0)
+    """How often the live feed (`GET /instances/{id}/feed`) sends the host's telemetry."""
+
     log_level: LogLevel = "info"
     """Log level of the control plane and of uvicorn."""
 
@@ -96,6 +115,32 @@ class Settings(BaseSettings):
 
     api_key_rate_per_minute: int = Field(default=10, ge=1)
     """API keys a user may create per minute."""
+    provider: Literal["local"] = "local"
+    """Where hosts come from: `local` runs each host as a `torpor-agent` process here."""
+
+    local_root: Path | None = None
+    """The local provider's folder (leases, hosts, snapshot repositories);
+    default `<state dir>/local`."""
+
+    local_price_table: Path | None = None
+    """A TOML price table for the local provider's offers (`[[offer]]` entries with
+    gpu_type, gpu_count, region, price_per_hour_cents); unset: the built-in table."""
+
+    local_simulate_gpus: bool = True
+    """Give local hosts simulated GPUs through the NVML double (needs gcc; without it the
+    hosts run GPU-less, with one warning)."""
+
+    local_agent_start_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a local agent may take to join and connect before acquire gives up."""
+
+    local_idle_window_s: float | None = Field(default=None, gt=0)
+    """`[idle] window_s` of every local host (short: the demo and tests hibernate fast)."""
+
+    local_idle_grace_s: float | None = Field(default=None, ge=0)
+    """`[idle] grace_s` of every local host."""
+
+    local_idle_poll_interval_s: float | None = Field(default=None, gt=0, le=60)
+    """`[idle] poll_interval_s` of every local host."""
 
     grpc_tls_cert: Path | None = None
     """PEM certificate (chain) the gRPC server presents; with `TORPOR_GRPC_TLS_KEY` it
@@ -131,6 +176,13 @@ class Settings(BaseSettings):
     def _lower_log_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("local_price_table")
+    @classmethod
+    def _readable_price_table(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_offers(value)  # PriceTableError is a ValueError: reported at start-up
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -138,6 +190,9 @@ class Settings(BaseSettings):
             schemes = ", ".join(f"{s}…" for s in SUPPORTED_DATABASE_SCHEMES)
             raise ValueError(f"unsupported database URL; use one of {schemes}")
         return value
+
+    def local_root_dir(self) -> Path:
+        return self.local_root or self.state_dir / "local"
 
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:

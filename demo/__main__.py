@@ -29,6 +29,7 @@ from bench.workspace import diff, generate, manifest, mutate
 from tests.support.nvml_double import Scenario, build
 from tests.support.nvml_double.build import LIBRARY_NAME
 from tests.support.processes import BIN, Agent, ControlPlane, free_port, torporctl, wait_until
+from torpor.controlplane.providers.local.nvml import NvmlBuildError
 
 DEMO_DIR = Path(".demo").resolve()
 AGENT_NAMES = ("gpu-a100-01", "gpu-h100-01", "gpu-h100-02")
@@ -92,7 +93,7 @@ def simulated_gpus() -> Path | None:
         return None
     try:
         return build("current")
-    except (OSError, subprocess.CalledProcessError) as error:
+    except (OSError, subprocess.CalledProcessError, NvmlBuildError) as error:
         print(f"GPUs are not simulated: building the NVML double failed ({error})", flush=True)
         return None
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..snapshot.engine import Restored, Taken
 from .clock import Clock
 from .explain import duration
 from .hooks import hook_commands, run_hook
@@ -28,8 +29,8 @@ INHIBIT_HINT = 'torpor-agent inhibit --for 2h --why "..."'
 class Snapshotter(Protocol):
     """Takes the final incremental snapshot (the snapshot engine); blocking."""
 
-    def create(self, tag: str) -> str:
-        """Returns the new snapshot's id. Raises on failure (the message is shown)."""
+    def create(self, tag: str) -> Taken:
+        """Returns the new snapshot. Raises on failure (the message is shown)."""
         ...
 
 
@@ -63,8 +64,8 @@ class HibernateTrigger:
     snapshotter: Snapshotter
     cancel_check: CancelCheck
 
-    async def run(self, reason: str, grace_s: float | None = None) -> str:
-        """The whole sequence; returns the snapshot id. Raises HibernateAborted."""
+    async def run(self, reason: str, grace_s: float | None = None) -> Taken:
+        """The whole sequence; returns the final snapshot. Raises HibernateAborted."""
         settings = self.settings()
         grace = settings.grace_s if grace_s is None else grace_s
         self._refuse_if_cancelled("before the warning")
@@ -76,11 +77,11 @@ class HibernateTrigger:
         await self._hooks(settings, reason)
         tag = f"hibernate-{int(self.clock.wall())}"
         try:
-            snapshot_id = await asyncio.to_thread(self.snapshotter.create, tag)
+            taken = await asyncio.to_thread(self.snapshotter.create, tag)
         except Exception as error:
             raise HibernateAborted(f"the final snapshot failed: {error}") from error
-        log.info("final snapshot %s taken; ready to hibernate", snapshot_id)
-        return snapshot_id
+        log.info("final snapshot %s taken; ready to hibernate", taken.snapshot_id)
+        return taken
 
     def _refuse_if_cancelled(self, when: str) -> None:
         why = self.cancel_check()
@@ -109,11 +110,18 @@ class HibernateTrigger:
 
 
 class NoSnapshotRepository:
-    """Stands in until a snapshot repository is configured: hibernation is refused, never
-    faked (a "snapshot" that saved nothing would lose the user's work)."""
+    """Stands in until a snapshot repository is configured: hibernation, snapshots and
+    restores are refused, never faked (a "snapshot" that saved nothing would lose the
+    user's work)."""
 
     def __init__(self, message: str) -> None:
         self._message = message
 
-    def create(self, tag: str) -> str:
+    def create(self, tag: str) -> Taken:
+        raise RuntimeError(self._message)
+
+    def take(self, tags: list[str], *, keep: bool) -> Taken:
+        raise RuntimeError(self._message)
+
+    def restore(self, reference: str) -> Restored:
         raise RuntimeError(self._message)

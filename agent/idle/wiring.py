@@ -11,6 +11,7 @@ from torpor.proto.v1 import agent_pb2
 
 from ..config import AgentConfig
 from ..gpu.model import GpuProbe
+from ..snapshot.engine import SnapshotEngine
 from ..snapshot.snapshotter import EngineSnapshotter, Post
 from .clock import Clock, SystemClock
 from .explain import summary
@@ -53,8 +54,8 @@ def default_sources(config: AgentConfig, gpu_probe: GpuProbe | None = None) -> I
     )
 
 
-def default_snapshotter(config: AgentConfig, post: Post | None = None) -> Snapshotter:
-    """The snapshot engine on `[snapshot]`; without a repository, hibernation is refused."""
+def default_snapshotter(config: AgentConfig, post: Post | None = None) -> SnapshotEngine:
+    """The snapshot engine on `[snapshot]`; without a repository, every operation is refused."""
     if config.snapshot.repository is None:
         return NoSnapshotRepository("no snapshot repository configured ([snapshot] repository)")
     if config.snapshot.workspace is None:
@@ -115,11 +116,13 @@ class IdleAgent:
         order = command.hibernate
         grace = float(order.grace_s) if order.HasField("grace_s") else None
         try:
-            snapshot_id = await self.trigger.run(order.reason, grace)
+            taken = await self.trigger.run(order.reason, grace)
         except HibernateAborted as error:
             log.warning("%s", error)
             return agent_pb2.CommandResult(ok=False, error=str(error))
-        return agent_pb2.CommandResult(ok=True, snapshot_id=snapshot_id)
+        return agent_pb2.CommandResult(
+            ok=True, snapshot_id=taken.snapshot_id, outputs=taken.outputs()
+        )
 
     def _cancel_reason(self) -> str | None:
         """An inhibitor (read now, not at the last poll) or any signal no longer idle."""

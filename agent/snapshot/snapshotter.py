@@ -1,21 +1,27 @@
-"""The snapshot engine as the hibernate trigger uses it: the final incremental snapshot.
+"""The snapshot engine as the daemon uses it: the hibernate snapshot, manual snapshots and
+restores, one at a time.
 
 Progress goes to the control plane as `snapshot.progress` events (every few seconds) while
-the snapshot runs, so an operator watching `torporctl watch` sees bytes, rate and ETA.
+an operation runs, so an operator watching `torporctl watch` sees bytes, rate and ETA.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from torpor.common.timestamps import to_timestamp, utc_now
 from torpor.proto.v1 import agent_pb2, common_pb2
 
 from ..config import AgentConfig
 from . import operations
+from .engine import Restored, Taken
+from .into_workspace import restore_into_workspace
 from .progress import Listener, Progress, Reporter
 
 log = logging.getLogger(__name__)
@@ -26,29 +32,53 @@ Post = Callable[[agent_pb2.AgentMessage], None]
 
 
 class EngineSnapshotter:
-    """`create(tag)` → snapshot id, with `[snapshot]` from the agent's config."""
+    """The SnapshotEngine over `[snapshot]` of the agent's config.
+
+    One lock serialises every operation: a manual snapshot must not race the hibernate
+    snapshot, and a restore must not run while the workspace is being read.
+    """
 
     def __init__(self, config: AgentConfig, post: Post | None = None) -> None:
         self._config = config
         self._post = post
+        self._lock = threading.Lock()
 
-    def create(self, tag: str) -> str:
+    def create(self, tag: str) -> Taken:
+        return self.take([tag], keep=False)
+
+    def take(self, tags: list[str], *, keep: bool) -> Taken:
         settings = operations.Settings.from_config(self._config)
-        progress = Progress("snapshot")
-        listeners: list[Listener] = [self._send] if self._post is not None else []
-        # not a terminal: the reporter logs, and streams at its own pace
-        with Reporter(progress, io.StringIO(), listeners, STREAM_INTERVAL_S):
+        with self._lock, self._reporting("snapshot") as progress:
             snapshot_id, manifest = operations.create(
-                settings, progress, tags=[tag], parent=None, keep=False
+                settings, progress, tags=tags, parent=None, keep=keep
             )
+        stats = manifest.stats
         log.info(
             "snapshot %s: %d files, %d bytes new in %.1fs",
             snapshot_id[:12],
-            manifest.stats.files,
-            manifest.stats.bytes_new,
-            manifest.stats.duration_s,
+            stats.files,
+            stats.bytes_new,
+            stats.duration_s,
         )
-        return snapshot_id
+        return Taken(snapshot_id, stats.files, stats.bytes, stats.bytes_new, stats.duration_s)
+
+    def restore(self, reference: str) -> Restored:
+        settings = operations.Settings.from_config(self._config)
+        with self._lock, self._reporting("restore") as progress:
+            started = time.monotonic()
+            snapshot_id = restore_into_workspace(settings, reference, progress)
+            seconds = time.monotonic() - started
+        log.info("restored snapshot %s in %.1fs", snapshot_id[:12], seconds)
+        return Restored(snapshot_id, progress.total_files, progress.total_bytes, seconds)
+
+    @contextmanager
+    def _reporting(self, operation: str) -> Iterator[Progress]:
+        """A Progress shown for one operation (not a terminal: the reporter logs, and
+        streams at its own pace)."""
+        progress = Progress(operation)
+        listeners: list[Listener] = [self._send] if self._post is not None else []
+        with Reporter(progress, io.StringIO(), listeners, STREAM_INTERVAL_S):
+            yield progress
 
     def _send(self, progress: Progress) -> None:
         assert self._post is not None

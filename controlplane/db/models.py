@@ -85,6 +85,7 @@ class EventRow(Base):
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     at: Mapped[datetime]
     host_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    instance_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
     kind: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text, default="")
@@ -197,3 +198,95 @@ class InvitationRow(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(default=None)
     accepted_by: Mapped[str | None] = mapped_column(String(32), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# --- instances (design.md, "Instance state machine") ----------------------------------
+
+
+class InstanceRow(Base):
+    """A user's logical GPU machine: on one host while running, on none while hibernated."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("teams.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    gpu_type: Mapped[str] = mapped_column(String(64))
+    gpu_count: Mapped[int]
+    region: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    state_changed_at: Mapped[datetime]
+    state_seconds: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Seconds spent in each state before the current one (metrics, savings)."""
+    host_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    lease_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    placement: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The provider's facts about the current host (a workspace path, a zone)."""
+    auto_hibernate: Mapped[bool] = mapped_column(default=True)
+    idle_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    snapshot_schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    latest_snapshot_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SnapshotRecordRow(Base):
+    """A snapshot the control plane knows of; `id` is the repository's snapshot id."""
+
+    __tablename__ = "snapshot_records"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """final (taken by hibernate), manual (a user asked) or scheduled."""
+    bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    files: Mapped[int | None] = mapped_column(default=None)
+    keep_forever: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OperationRow(Base):
+    """The journal of one multi-step operation (create, hibernate, wake, delete).
+
+    Each step is written here before it acts, with deterministic ids (the command id is
+    the operation id plus the step), so a restarted control plane can resume it safely."""
+
+    __tablename__ = "operations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(32))
+    command_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class RetentionPolicyRow(Base):
+    """How many snapshots a team keeps per instance; keep-forever ones are exempt."""
+
+    __tablename__ = "retention_policies"
+
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    keep_last: Mapped[int]
+    keep_daily: Mapped[int]
+    keep_weekly: Mapped[int]
+    updated_at: Mapped[datetime]

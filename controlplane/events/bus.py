@@ -25,11 +25,14 @@ SUBSCRIBER_QUEUE_SIZE = 1000
 class _Subscriber:
     host_id: str | None
     queue: asyncio.Queue[Event]
+    instance_id: str | None = None
     dropped: bool = False
     last_seq: int = 0
     waiter: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wants(self, event: Event) -> bool:
+        if self.instance_id is not None and event.instance_id != self.instance_id:
+            return False
         return self.host_id is None or event.host_id == self.host_id
 
 
@@ -77,17 +80,20 @@ class EventBus:
             subscriber.waiter.set()
 
     async def subscribe(
-        self, after_seq: int | None = None, host_id: str | None = None
+        self,
+        after_seq: int | None = None,
+        host_id: str | None = None,
+        instance_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """Stored events after `after_seq` (None: none, only live ones), then live events.
 
         Raises Unavailable when the subscriber fell too far behind and was dropped.
         """
-        subscriber = _Subscriber(host_id, asyncio.Queue(self._queue_size))
+        subscriber = _Subscriber(host_id, asyncio.Queue(self._queue_size), instance_id)
         self._subscribers.add(subscriber)  # before the replay, so nothing falls in between
         try:
             if after_seq is not None:
-                async for event in self._replay(after_seq, host_id):
+                async for event in self._replay(after_seq, host_id, instance_id):
                     subscriber.last_seq = event.seq
                     yield event
             while True:
@@ -98,9 +104,11 @@ class EventBus:
         finally:
             self._subscribers.discard(subscriber)
 
-    async def _replay(self, after_seq: int, host_id: str | None) -> AsyncIterator[Event]:
+    async def _replay(
+        self, after_seq: int, host_id: str | None, instance_id: str | None
+    ) -> AsyncIterator[Event]:
         while True:
-            page = await self._store.after(after_seq, host_id)
+            page = await self._store.after(after_seq, host_id, instance_id=instance_id)
             for event in page:
                 yield event
             if not page:

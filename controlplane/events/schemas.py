@@ -30,6 +30,8 @@ class Event:
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     at: datetime = field(default_factory=utc_now)
     seq: int = 0
+    instance_id: str | None = None
+    """Set for an instance's lifecycle events (listed and streamed per instance)."""
 
     def stored_as(self, seq: int) -> Event:
         return replace(self, seq=seq)

@@ -36,12 +36,18 @@ class EventStore:
             return _event(row) if row else None
 
     async def after(
-        self, seq: int, host_id: str | None, limit: int = REPLAY_PAGE_SIZE
+        self,
+        seq: int,
+        host_id: str | None,
+        limit: int = REPLAY_PAGE_SIZE,
+        instance_id: str | None = None,
     ) -> list[Event]:
         """Stored events with a seq above `seq`, in order, at most `limit`."""
         query = select(EventRow).where(EventRow.id > seq).order_by(EventRow.id).limit(limit)
         if host_id:
             query = query.where(EventRow.host_id == host_id)
+        if instance_id:
+            query = query.where(EventRow.instance_id == instance_id)
         async with self._sessions() as session:
             return [_event(row) for row in await session.scalars(query)]
 
@@ -55,6 +61,7 @@ def _row(event: Event) -> EventRow:
         event_id=event.event_id,
         at=event.at,
         host_id=event.host_id or None,
+        instance_id=event.instance_id or None,
         kind=event.kind,
         severity=event.severity,
         message=event.message,
@@ -72,4 +79,5 @@ def _event(row: EventRow) -> Event:
         event_id=row.event_id,
         at=row.at,
         seq=row.id,
+        instance_id=row.instance_id,
     )

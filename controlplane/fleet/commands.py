@@ -18,27 +18,47 @@ DEFAULT_PING_TIMEOUT_S = 5.0
 
 
 class PendingCommands:
-    """Futures of sent commands, keyed by command id and owned by one host."""
+    """Futures of sent commands, keyed by command id and owned by one host.
+
+    The same id sent again while it is pending (a caller retrying a long Restore) shares
+    the first one's future: the agent answers a repeated id once, so both callers get
+    that one result.
+    """
 
     def __init__(self) -> None:
         self._futures: dict[str, tuple[str, asyncio.Future[CommandResult]]] = {}
+        self._waiters: dict[str, int] = {}
 
     def expect(self, host_id: str, command_id: str) -> asyncio.Future[CommandResult]:
+        known = self._futures.get(command_id)
+        if known is not None and known[0] == host_id and not known[1].done():
+            self._waiters[command_id] += 1
+            return known[1]
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._futures[command_id] = (host_id, future)
+        self._waiters[command_id] = 1
         return future
 
     async def wait(
         self, command_id: str, future: asyncio.Future[CommandResult], timeout_s: float
     ) -> CommandResult:
         try:
-            return await asyncio.wait_for(future, timeout_s)
+            # shielded: one caller's timeout must not cancel another's wait on the same id
+            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"no answer to command {command_id} within {timeout_s:g} s"
             ) from None
         finally:
-            self._futures.pop(command_id, None)
+            self._forget(command_id, future)
+
+    def _forget(self, command_id: str, future: asyncio.Future[CommandResult]) -> None:
+        known = self._futures.get(command_id)
+        if known is None or known[1] is not future:
+            return
+        self._waiters[command_id] -= 1
+        if self._waiters[command_id] == 0:
+            del self._futures[command_id], self._waiters[command_id]
 
     def resolve(self, host_id: str, result: CommandResult) -> None:
         """Completes the command's future; a result from another host is ignored."""

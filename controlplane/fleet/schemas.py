@@ -73,10 +73,49 @@ class Ping:
 
 
 @dataclass(frozen=True)
-class Command:
-    """A command for one agent; the agent answers with a CommandResult of the same id."""
+class Hibernate:
+    """Warn users, wait the grace, run the hooks, take the final snapshot (long: the result,
+    with `snapshot_id`, comes when the snapshot is written)."""
 
-    action: Ping
+    reason: str = ""
+    grace_s: int | None = None
+    """None: the agent's configured grace."""
+
+
+@dataclass(frozen=True)
+class Restore:
+    """Restore a snapshot of the agent's repository into its (empty) workspace (long)."""
+
+    snapshot_id: str
+
+
+@dataclass(frozen=True)
+class TakeSnapshot:
+    """Take a snapshot now without hibernating (long)."""
+
+    reason: str = "manual"
+    keep_forever: bool = False
+
+
+@dataclass(frozen=True)
+class SetIdlePolicy:
+    """Replace the agent's idle-policy override (an instance's `idle_policy`): the fields
+    of IdlePolicyOverride by name, unset ones left out; `process_allow_list` a list."""
+
+    policy: dict[str, Any] = field(default_factory=dict)
+
+
+Action = Ping | Hibernate | Restore | TakeSnapshot | SetIdlePolicy
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command for one agent; the agent answers with a CommandResult of the same id.
+
+    Resend a command with the same id (not a new one) after a lost result: the agent
+    answers a repeated id with the result it remembers instead of running it again."""
+
+    action: Action
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     issued_at: datetime = field(default_factory=utc_now)
 
@@ -87,3 +126,5 @@ class CommandResult:
     ok: bool
     error: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
+    snapshot_id: str = ""
+    """Hibernate, TakeSnapshot, Restore: the snapshot's full id, when ok."""

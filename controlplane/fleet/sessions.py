@@ -6,6 +6,7 @@ The gRPC servicer only translates wire messages into these calls, so the protoco
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -31,6 +32,8 @@ class AgentSessionService:
         self._hosts = hosts
         self._hub = hub
         self._bus = bus
+        self.on_idle_report: Callable[[str, bool], Awaitable[None]] | None = None
+        """Set by the instance service: an idle host may have an instance to hibernate."""
 
     @property
     def policy(self) -> HeartbeatPolicy:
@@ -63,6 +66,11 @@ class AgentSessionService:
     def command_result(self, stream: AgentStream, result: CommandResult) -> None:
         self._hub.touch(stream)
         self._hub.resolve(stream, result)
+
+    async def idle_report(self, stream: AgentStream, idle: bool) -> None:
+        self._hub.touch(stream)
+        if self.on_idle_report is not None:
+            await self.on_idle_report(stream.host_id, idle)
 
     def heard_from(self, stream: AgentStream) -> None:
         """Any other message still proves the host alive."""

@@ -98,5 +98,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         elif kind == "command_result":
             result = convert.command_result_from_proto(message.command_result)
             self._sessions.command_result(stream, result)
+        elif kind == "idle_report":
+            await self._sessions.idle_report(stream, message.idle_report.idle)
         else:
             self._sessions.heard_from(stream)

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf.message import Message
+
 from torpor.common.timestamps import from_timestamp, to_timestamp
 from torpor.common.version import torpor_version
 from torpor.proto.v1 import admin_pb2, agent_pb2, common_pb2
 
 from ..events.schemas import Event, Severity
-from ..fleet.schemas import Command, CommandResult, HeartbeatPolicy, Hello, HostState, HostView
+from ..fleet.schemas import (
+    Action,
+    Command,
+    CommandResult,
+    HeartbeatPolicy,
+    Hello,
+    Hibernate,
+    HostState,
+    HostView,
+    Ping,
+    Restore,
+    SetIdlePolicy,
+)
 from ..fleet.stream import Outbound
 from .messages import dict_to_message, message_to_dict
 
@@ -74,7 +88,11 @@ def event_to_proto(event: Event) -> common_pb2.Event:
 
 def command_result_from_proto(result: agent_pb2.CommandResult) -> CommandResult:
     return CommandResult(
-        command_id=result.command_id, ok=result.ok, error=result.error, outputs=dict(result.outputs)
+        command_id=result.command_id,
+        ok=result.ok,
+        error=result.error,
+        outputs=dict(result.outputs),
+        snapshot_id=result.snapshot_id,
     )
 
 
@@ -101,11 +119,40 @@ def outbound_to_proto(item: Outbound) -> agent_pb2.ControlMessage:
 
 
 def command_to_proto(command: Command) -> agent_pb2.Command:
-    return agent_pb2.Command(
-        id=command.id,
-        issued_at=to_timestamp(command.issued_at),
-        ping=agent_pb2.Ping(payload=command.action.payload),
+    message = agent_pb2.Command(id=command.id, issued_at=to_timestamp(command.issued_at))
+    kind, payload = _payload(command.action)
+    getattr(message, kind).CopyFrom(payload)
+    return message
+
+
+def _payload(action: Action) -> tuple[str, Message]:
+    """The Command oneof's field name and message for `action` (set even when all-default)."""
+    if isinstance(action, Ping):
+        return "ping", agent_pb2.Ping(payload=action.payload)
+    if isinstance(action, Hibernate):
+        hibernate = agent_pb2.Hibernate(reason=action.reason)
+        if action.grace_s is not None:
+            hibernate.grace_s = action.grace_s
+        return "hibernate", hibernate
+    if isinstance(action, Restore):
+        return "restore", agent_pb2.Restore(snapshot_id=action.snapshot_id)
+    if isinstance(action, SetIdlePolicy):
+        return "set_idle_policy", agent_pb2.SetIdlePolicy(
+            policy=idle_policy_to_proto(action.policy)
+        )
+    return "take_snapshot", agent_pb2.TakeSnapshot(
+        reason=action.reason, keep_forever=action.keep_forever
     )
+
+
+def idle_policy_to_proto(policy: dict[str, Any]) -> agent_pb2.IdlePolicyOverride:
+    """Unset fields stay unset (the agent's own value applies)."""
+    values = {k: v for k, v in policy.items() if v is not None and k != "process_allow_list"}
+    message = agent_pb2.IdlePolicyOverride(**values)
+    names = policy.get("process_allow_list")
+    if names is not None:
+        message.process_allow_list.names.extend(names)
+    return message
 
 
 def state_from_proto(state: admin_pb2.HostState.ValueType) -> HostState | None:

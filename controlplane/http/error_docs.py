@@ -30,6 +30,7 @@ _MEANING = {
     409: "Conflicts with the current state; the message says what to do",
     429: "Too many attempts; see the Retry-After header",
     503: "A dependency (the database) is not answering; retry later",
+    504: "An agent did not answer in time; the instance is as it was, retry later",
 }
 
 

@@ -42,6 +42,16 @@ class JoinTokenService:
             session.add(row)
         return token
 
+    async def redeemed_by(self, token: str) -> str | None:
+        """The id of the host `token` created, None while it is unused (or unknown)."""
+        async with self._sessions() as session:
+            host_id: str | None = await session.scalar(
+                select(JoinTokenRow.used_by_host_id).where(
+                    JoinTokenRow.token_hash == tokens.hash_secret(token)
+                )
+            )
+        return host_id
+
     async def list(self) -> list[JoinTokenInfo]:
         """Every token, oldest first."""
         async with self._sessions() as session:

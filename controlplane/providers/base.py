@@ -34,6 +34,9 @@ class HostSpec:
     gpu_type: str
     gpu_count: int
     region: str
+    instance_id: str = ""
+    """The instance the host is for: hosts of one instance share its snapshot repository
+    (the wake host restores what the hibernated one saved); empty: the host's own."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ class Provider(Protocol):
 
     async def release(self, lease_id: str) -> None:
         """Stops the host and deletes what lived on it; releasing twice is a no-op."""
+        ...
+
+    async def forget_snapshots(self, instance_id: str, snapshot_ids: list[str]) -> None:
+        """Removes these snapshots of the instance from its repository (unreferenced data
+        is pruned); an id already gone is skipped. The control plane calls it for retention,
+        `DELETE /snapshots/{id}` and when the instance is deleted."""
         ...
 
     async def close(self) -> None:

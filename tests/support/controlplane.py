@@ -3,6 +3,7 @@ ControlPlane with gRPC on a free localhost port, and a scripted agent on a real 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,3 +122,13 @@ async def join(channel: grpc.aio.Channel, token: str, nonce: str = "nonce-1") ->
         agent_pb2.JoinRequest(join_token=token, hostname="gpu-test", join_nonce=nonce)
     )
     return ScriptedAgent(answer.host_id, answer.host_credential, channel)
+
+
+async def disconnected(services: Services, host_id: str, timeout_s: float = 5.0) -> None:
+    """Waits until a stopped agent's host is recorded disconnected. Tests that stop real
+    agents call this before the control plane stops: a shutdown racing that write was seen
+    to leave an aiosqlite connection that never closes (a teardown stuck for 120 s)."""
+    for _ in range(int(timeout_s / 0.05)):
+        if (await services.hosts.get(host_id)).state == "disconnected":
+            return
+        await asyncio.sleep(0.05)

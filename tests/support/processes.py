@@ -171,6 +171,8 @@ class Agent:
     reconnect_max_s: float = 1.0
     control_plane_extra: str = ""
     """More `[control_plane]` lines (TLS files, ...)."""
+    extra_config: str = ""
+    """More TOML sections appended to the config (e.g. `[snapshot]`)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -192,6 +194,7 @@ class Agent:
                 reconnect_max_s=self.reconnect_max_s,
                 control_plane_extra=self.control_plane_extra,
             )
+            + self.extra_config
         )
         self.process = subprocess.Popen(
             [str(BIN / "torpor-agent"), "run", "--config", str(self.config_path)],

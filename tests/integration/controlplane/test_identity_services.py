@@ -19,7 +19,10 @@ pytestmark = pytest.mark.integration
 async def test_a_token_is_redeemed_once_for_a_new_host(services: Services) -> None:
     token = await services.join_tokens.create(3600, "rack 4")
     assert token.startswith("tjt_")
+    assert await services.join_tokens.redeemed_by(token) is None
     joined = await services.join_tokens.redeem(token, "gpu-01", "nonce-a")
+    assert await services.join_tokens.redeemed_by(token) == joined.host_id
+    assert await services.join_tokens.redeemed_by("tjt_unknown") is None
     assert joined.new_host and joined.host_id.startswith("h-")
     assert joined.credential.startswith(f"thc_{joined.host_id}.")
     assert await services.host_credentials.authenticate_host(joined.credential) == joined.host_id

@@ -29,6 +29,7 @@ from tests.support.accounts import log_in, make_operator, sign_up
 from tests.support.controlplane import fast_settings
 from tests.support.databases import sqlite_url
 from tests.support.http import ApiClient, running_api
+from tests.support.instances import PaperProvider
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +47,8 @@ SKIPPED_PATHS = {"/metrics"}
 @pytest.fixture
 async def fuzzed_api(tmp_path: Path) -> AsyncIterator[ApiClient]:
     async with running_api(fast_settings(tmp_path, sqlite_url(tmp_path))) as client:
+        # instances are placed on paper: a fuzzed create must not start real hosts
+        client.services.providers.register(PaperProvider(), default=True)
         yield client
 
 

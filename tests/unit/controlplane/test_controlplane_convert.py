@@ -8,7 +8,16 @@ import pytest
 
 from torpor.common.timestamps import to_timestamp
 from torpor.controlplane.events.schemas import Event
-from torpor.controlplane.fleet.schemas import HeartbeatPolicy, HostView
+from torpor.controlplane.fleet.schemas import (
+    Action,
+    Command,
+    HeartbeatPolicy,
+    Hibernate,
+    HostView,
+    Ping,
+    Restore,
+    TakeSnapshot,
+)
 from torpor.controlplane.grpc import convert
 from torpor.proto.v1 import admin_pb2, agent_pb2, common_pb2
 
@@ -76,3 +85,32 @@ def test_events_keep_their_identity_and_severity() -> None:
     assert (event.event_id, event.severity) == ("e1", "warning")
     wire = convert.event_to_proto(Event("host.lost", "gone", host_id="h-1", seq=7, at=AT))
     assert (wire.seq, wire.host_id, wire.severity) == (7, "h-1", common_pb2.SEVERITY_INFO)
+
+
+@pytest.mark.parametrize(
+    ("action", "kind", "fields"),
+    [
+        (Ping("x"), "ping", {"payload": "x"}),
+        (Hibernate(), "hibernate", {}),  # all defaults: still a Hibernate
+        (Hibernate("idle", grace_s=0), "hibernate", {"reason": "idle", "grace_s": 0}),
+        (Restore("abc123"), "restore", {"snapshot_id": "abc123"}),
+        (TakeSnapshot("nightly", keep_forever=True), "take_snapshot", {"keep_forever": True}),
+    ],
+)
+def test_every_command_kind_reaches_the_wire(action: Action, kind: str, fields: dict) -> None:
+    message = convert.command_to_proto(Command(action, id="c-1"))
+    assert message.id == "c-1" and message.WhichOneof("kind") == kind
+    payload = getattr(message, kind)
+    for name, value in fields.items():
+        assert getattr(payload, name) == value
+    if kind == "hibernate":
+        assert payload.HasField("grace_s") == ("grace_s" in fields)
+
+
+def test_a_command_result_keeps_the_snapshot_id() -> None:
+    result = convert.command_result_from_proto(
+        agent_pb2.CommandResult(
+            command_id="c", ok=True, snapshot_id="s" * 64, outputs={"files": "3"}
+        )
+    )
+    assert result.snapshot_id == "s" * 64 and result.outputs == {"files": "3"}

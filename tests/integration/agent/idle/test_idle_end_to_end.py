@@ -19,6 +19,7 @@ from torpor.agent.config import AgentConfig
 from torpor.agent.connection import Connection
 from torpor.agent.identity import CredentialStore
 from torpor.agent.idle.wiring import IdleAgent
+from torpor.agent.snapshot.engine import Taken
 from torpor.agent.stream import HostFacts
 from torpor.agent.telemetry.host import HostProbe
 from torpor.common.timestamps import utc_now
@@ -42,8 +43,8 @@ class Recorder:
 class TestSnapshotter:
     __test__ = False
 
-    def create(self, tag: str) -> str:
-        return f"snap-{tag}"
+    def create(self, tag: str) -> Taken:
+        return Taken(f"snap-{tag}", files=2, bytes=20, new_bytes=10)
 
 
 @pytest.fixture
@@ -119,6 +120,7 @@ async def test_idle_report_then_hibernate_returns_the_snapshot_id(
     result = (await plane.service.next("command_result", timeout_s=20)).command_result
     assert (result.command_id, result.ok, result.error) == ("c-hib", True, "")
     assert result.snapshot_id.startswith("snap-hibernate-")
+    assert result.outputs["files"] == "2" and result.outputs["new_bytes"] == "10"
     assert "hibernates in 5s (idle for 20s)" in recorder.messages[0]
 
 

@@ -13,6 +13,7 @@ from torpor.agent.idle.inhibitors import InhibitorStore, inhibitor_reading
 from torpor.agent.idle.settings import IdleSection
 from torpor.agent.idle.trigger import HibernateAborted, HibernateTrigger
 from torpor.agent.idle.verdict import Verdict
+from torpor.agent.snapshot.engine import Taken
 
 pytestmark = pytest.mark.unit
 
@@ -30,11 +31,11 @@ class FakeSnapshotter:
         self.tags: list[str] = []
         self.error = error
 
-    def create(self, tag: str) -> str:
+    def create(self, tag: str) -> Taken:
         self.tags.append(tag)
         if self.error is not None:
             raise self.error
-        return "snap-0042"
+        return Taken("snap-0042", files=3, bytes=300, new_bytes=100)
 
 
 class Sequence:
@@ -61,7 +62,7 @@ class Sequence:
 async def test_warns_waits_the_grace_and_reports_the_snapshot_id(tmp_path: Path) -> None:
     seq = Sequence(tmp_path)
     start = seq.clock.monotonic()
-    assert await seq.trigger.run("idle for 15m") == "snap-0042"
+    assert (await seq.trigger.run("idle for 15m")).snapshot_id == "snap-0042"
     assert seq.clock.monotonic() - start == pytest.approx(300)
     [warning] = seq.notifier.messages
     assert "hibernates in 5m 0s (idle for 15m)" in warning
@@ -104,7 +105,7 @@ async def test_hooks_run_in_order_before_the_snapshot(tmp_path: Path) -> None:
     (hooks_dir / "README").write_text("not executable: skipped")
     seq = Sequence(tmp_path, grace_s=0, hooks=[f"sh -c 'echo command >> {log}'"])
     seq.settings = seq.settings.model_copy(update={"hooks_dir": hooks_dir})
-    assert await seq.trigger.run("nightly") == "snap-0042"
+    assert (await seq.trigger.run("nightly")).snapshot_id == "snap-0042"
     assert log.read_text().split("\n") == ["command", "10-first nightly", "20-second nightly", ""]
 
 
@@ -121,7 +122,7 @@ async def test_a_failing_hook_aborts_unless_told_to_go_on(tmp_path: Path) -> Non
     with pytest.raises(HibernateAborted, match="hook false failed: exited with status 1"):
         await seq.trigger.run("idle")
     seq.settings = seq.settings.model_copy(update={"continue_on_hook_failure": True})
-    assert await seq.trigger.run("idle") == "snap-0042"
+    assert (await seq.trigger.run("idle")).snapshot_id == "snap-0042"
 
 
 async def test_a_failed_snapshot_aborts_with_its_reason(tmp_path: Path) -> None:

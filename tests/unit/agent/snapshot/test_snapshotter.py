@@ -30,7 +30,9 @@ def test_the_final_snapshot_is_restorable_and_reports_progress(
         }
     )
     sent: list[agent_pb2.AgentMessage] = []
-    snapshot_id = default_snapshotter(config, sent.append).create("hibernate-1")
+    taken = default_snapshotter(config, sent.append).create("hibernate-1")
+    snapshot_id = taken.snapshot_id
+    assert taken.files == 7 and taken.new_bytes > 0
     info = operations.show(operations.Settings.from_config(config), snapshot_id)
     assert info.manifest.tags == ["hibernate-1"] and info.manifest.stats.files == 7
     progress = [m.event for m in sent if m.event.kind == "snapshot.progress"]

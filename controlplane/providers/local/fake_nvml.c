@@ -3,7 +3,8 @@
  * agent uses, written from the public nvml.h layout. Values come from a scenario file
  * (path in $TORPOR_FAKE_NVML_SCENARIO), a line-based `key=value` text that tests rewrite
  * atomically; it is re-read whenever its inode, size or mtime changes, so a test changes
- * the GPUs over time without restarting the process. See scenario.py for the keys.
+ * the GPUs over time without restarting the process. The keys: tests/support/nvml_double/
+ * scenario.py (tests) and controlplane/providers/local/gpus.py (the local provider).
  *
  * Build variants drop the newest symbols, as an older driver would:
  *   -DNO_V3   no *_RunningProcesses_v3 and no nvmlDeviceGetMemoryInfo_v2

@@ -1,0 +1,1 @@
+"""Instances: a user's logical GPU machine, its lifecycle, snapshots and operations."""

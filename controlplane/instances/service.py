@@ -1,0 +1,237 @@
+"""InstanceService: what users (and the idle reports of agents) ask of instances.
+
+Every request that starts an operation checks the state and writes the first journal entry
+in one transaction, under a per-instance lock, then leaves the work to the orchestrator in
+the background. A repeated hibernate while hibernating (or wake while waking) answers the
+operation already running: the request is idempotent, not a conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..accounts.caller import ALL_ROLES, OPERATE_INSTANCES, Caller
+from ..db.models import InstanceRow
+from ..errors import Conflict, NotFound, Unavailable
+from ..events.bus import EventBus
+from ..events.schemas import Event
+from ..providers.base import HostSpec, Offer
+from . import journal, store
+from .agents import AgentCommands
+from .operations import IDLE, Orchestrator
+from .providers import Providers, choose
+from .schemas import InstanceSpec, InstanceView, Page, SnapshotKind, SnapshotView
+from .snapshots import SnapshotService, record, to_view
+from .states import Action, InstanceState, check, require
+from .validation import validate_spec
+
+log = logging.getLogger(__name__)
+S = InstanceState
+
+
+class InstanceService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        providers: Providers,
+        agents: AgentCommands,
+        *,
+        snapshots: SnapshotService,
+        orchestrator: Orchestrator,
+    ) -> None:
+        self._sessions = sessions
+        self._bus = bus
+        self._providers = providers
+        self._agents = agents
+        self._snapshots = snapshots
+        self.orchestrator = orchestrator
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def offers(self, caller: Caller) -> list[Offer]:
+        caller.require(ALL_ROLES, "listing offers")
+        return await self._providers.offers()
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def get(self, caller: Caller, instance_id: str) -> InstanceView:
+        caller.require(ALL_ROLES, "reading instances")
+        async with self._sessions() as session:
+            row = await self._owned(session, caller, instance_id)
+            return store.to_view(row, await journal.current(session, instance_id))
+
+    async def list(
+        self, caller: Caller, limit: int, offset: int, all_teams: bool = False
+    ) -> Page[InstanceView]:
+        caller.require(ALL_ROLES, "listing instances")
+        if all_teams:
+            caller.require_operator()
+        async with self._sessions() as session:
+            return await store.page(session, None if all_teams else caller.team_id, limit, offset)
+
+    async def _owned(
+        self, session: AsyncSession, caller: Caller, instance_id: str, lock: bool = False
+    ) -> InstanceRow:
+        """The caller's team's live instance; NotFound for another team's or a deleted one."""
+        try:
+            row = await store.load(session, instance_id, lock=lock)
+        except NotFound:
+            raise NotFound(f"no instance {instance_id} in your current team") from None
+        if row.deleted_at is not None:
+            raise NotFound(f"no instance {instance_id} in your current team (it was deleted)")
+        caller.owns(row.team_id, "instance", instance_id)
+        return row
+
+    # --- operations ---------------------------------------------------------------------
+
+    async def create(self, caller: Caller, spec: InstanceSpec) -> InstanceView:
+        """Records the instance (provisioning) and places it in the background."""
+        caller.require(OPERATE_INSTANCES, "creating instances")
+        validate_spec(spec)
+        host_spec = HostSpec(spec.gpu_type, spec.gpu_count, spec.region)
+        provider = await choose(self._providers, host_spec, spec.provider)
+        async with self._sessions.begin() as session:
+            row = store.new_row(spec, provider, caller.team_id, caller.user_id)
+            session.add(row)
+            await session.flush()
+            operation = journal.new_operation(session, row.id, "create", "acquire")
+            view = store.to_view(row, operation)
+        await self._emit(view, "instance.created", f"instance {view.id} created by {caller.email}")
+        self.orchestrator.start(operation.id)
+        return view
+
+    async def hibernate(
+        self, caller: Caller, instance_id: str, reason: str = "requested"
+    ) -> InstanceView:
+        caller.require(OPERATE_INSTANCES, "hibernating instances")
+        return await self._begin(caller, instance_id, Action.HIBERNATE, reason)
+
+    async def wake(self, caller: Caller, instance_id: str) -> InstanceView:
+        caller.require(OPERATE_INSTANCES, "waking instances")
+        return await self._begin(caller, instance_id, Action.WAKE, "requested")
+
+    async def _begin(
+        self, caller: Caller | None, instance_id: str, action: Action, reason: str
+    ) -> InstanceView:
+        """Checks the state and journals the first step in one transaction."""
+        kind, first_step, busy = {
+            Action.HIBERNATE: ("hibernate", "snapshot", S.HIBERNATING),
+            Action.WAKE: ("wake", "acquire", S.WAKING),
+        }[action]
+        async with self._locks[instance_id], self._sessions.begin() as session:
+            row = await self._load_for(session, caller, instance_id)
+            running = await journal.current(session, instance_id)
+            if row.state == busy and running is not None and running.kind == kind:
+                return store.to_view(row, running)  # idempotent: the same operation
+            _refuse_if_busy(instance_id, running)
+            check(action, InstanceState(row.state), instance_id)
+            store.transition(row, action, reason)
+            operation = journal.new_operation(session, instance_id, kind, first_step)
+            journal.advance(operation, first_step, reason=reason)
+            view = store.to_view(row, operation)
+        await self._emit(
+            view, f"instance.{view.state}", f"instance {instance_id}: {kind} ({reason})"
+        )
+        self.orchestrator.start(operation.id)
+        return view
+
+    async def _load_for(
+        self, session: AsyncSession, caller: Caller | None, instance_id: str
+    ) -> InstanceRow:
+        if caller is not None:
+            return await self._owned(session, caller, instance_id, lock=True)
+        return await store.load(session, instance_id, lock=True)
+
+    async def delete(self, caller: Caller, instance_id: str) -> InstanceView:
+        """Releases its host and forgets its snapshots, then marks it deleted (waits)."""
+        caller.require(OPERATE_INSTANCES, "deleting instances")
+        async with self._locks[instance_id], self._sessions.begin() as session:
+            row = await self._owned(session, caller, instance_id, lock=True)
+            running = await journal.current(session, instance_id)
+            if running is None or running.kind != "delete":
+                check(Action.DELETE, InstanceState(row.state), instance_id)
+                _refuse_if_busy(instance_id, running)
+                running = journal.new_operation(session, instance_id, "delete", "release")
+            operation_id = running.id
+        self.orchestrator.start(operation_id)
+        await self.orchestrator.wait(operation_id)
+        async with self._sessions() as session:
+            row = await store.load(session, instance_id)
+            if row.deleted_at is None:
+                raise Unavailable(f"deleting instance {instance_id} failed; try again")
+            return store.to_view(row)
+
+    async def take_snapshot(
+        self, caller: Caller, instance_id: str, keep_forever: bool = False
+    ) -> SnapshotView:
+        """A manual snapshot of a running instance (waits for the agent)."""
+        caller.require(OPERATE_INSTANCES, "taking snapshots")
+        async with self._sessions() as session:
+            row = await self._owned(session, caller, instance_id)
+            require(InstanceState(row.state), S.RUNNING, "take a snapshot of", instance_id)
+            host_id = row.host_id
+        assert host_id is not None
+        return await self.snapshot_now(instance_id, host_id, "manual", keep_forever)
+
+    async def snapshot_now(
+        self, instance_id: str, host_id: str, kind: SnapshotKind, keep_forever: bool = False
+    ) -> SnapshotView:
+        """Has the host's agent take a snapshot, records it, applies retention."""
+        taken = await self._agents.take_snapshot(
+            host_id,
+            f"snap-{uuid.uuid4().hex}",
+            kind,
+            keep_forever,
+            self.orchestrator.timeouts.snapshot_s,
+        )
+        async with self._sessions.begin() as session:
+            row = await store.load(session, instance_id, lock=True)
+            view = to_view(record(session, row, taken, kind, keep_forever))
+        await self._snapshots.apply_retention(instance_id)
+        return view
+
+    # --- auto-hibernate ---------------------------------------------------------------
+
+    async def on_idle_report(self, host_id: str, idle: bool) -> None:
+        """An agent says its host is idle: hibernate its instance if it asked for that."""
+        if not idle:
+            return
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(InstanceRow).where(
+                    InstanceRow.host_id == host_id, InstanceRow.deleted_at.is_(None)
+                )
+            )
+        if row is None or not row.auto_hibernate or row.state != S.RUNNING:
+            return
+        log.info("host %s is idle: hibernating instance %s", host_id, row.id)
+        try:
+            await self._begin(None, row.id, Action.HIBERNATE, IDLE)
+        except Conflict as err:  # it moved on meanwhile (a user hibernated it first)
+            log.info("idle hibernate of %s skipped: %s", row.id, err.message)
+
+    async def _emit(self, view: InstanceView, kind: str, message: str) -> None:
+        await self._bus.publish(
+            Event(
+                kind,
+                message,
+                host_id=view.host_id,
+                instance_id=view.id,
+                attributes={"state": view.state},
+            )
+        )
+
+
+def _refuse_if_busy(instance_id: str, running: object) -> None:
+    kind = getattr(running, "kind", None)
+    if kind is not None:
+        raise Conflict(
+            f"instance {instance_id} is in the middle of {kind}; wait for it to finish",
+            field="state",
+        )

@@ -1,0 +1,252 @@
+"""The `local` provider: each host is a real `torpor-agent` process on this machine.
+
+acquire: a join token, the host's folder and agent.toml (its own workspace, the instance's
+snapshot repository, simulated GPUs), then the agent process; done when its agent has
+joined and its stream is up. release: stop the process group, delete the host's folder,
+workspace included, so a wake that works proves the snapshot carried the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torpor.common.timestamps import utc_now
+
+from ...errors import Conflict, Unavailable
+from ...fleet.hub import AgentHub
+from ...identity.join_tokens import JoinTokenService
+from ..base import HostSpec, Offer, Placement
+from . import processes, snapshots
+from .agent_config import IdleOverrides, render, write_config
+from .gpus import write_scenario
+from .layout import Layout
+from .leases import Lease, LeaseStore
+from .nvml import LIBRARY_NAME, SCENARIO_ENV, NvmlBuildError, build_nvml_double
+from .prices import PROVIDER, load_offers, match_offer
+
+log = logging.getLogger(__name__)
+
+JOIN_TOKEN_TTL_S = 600.0
+POLL_S = 0.1
+LEASE_ID = re.compile(r"^local-[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    root: Path
+    control_plane_address: str
+    """host:port of the gRPC listener the agents connect to."""
+    price_table: Path | None = None
+    simulate_gpus: bool = True
+    start_timeout_s: float = 30.0
+    stop_timeout_s: float = 10.0
+    idle: IdleOverrides = field(default_factory=IdleOverrides)
+
+
+class LocalProvider:
+    name = PROVIDER
+
+    def __init__(
+        self, settings: LocalSettings, join_tokens: JoinTokenService, hub: AgentHub
+    ) -> None:
+        self._settings = settings
+        self._layout = Layout(settings.root)
+        self._leases = LeaseStore(self._layout.leases)
+        self._offers = load_offers(settings.price_table)
+        self._join_tokens = join_tokens
+        self._hub = hub
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._nvml: Path | None = None
+        self._nvml_checked = False
+
+    async def offers(self) -> list[Offer]:
+        return list(self._offers)
+
+    async def acquire(self, spec: HostSpec, *, request_id: str) -> Placement:
+        offer = match_offer(self._offers, spec.gpu_type, spec.gpu_count, spec.region)
+        async with self._locks[f"request:{request_id}"]:
+            lease = self._leases.by_request(request_id)
+            if lease is None:
+                lease = await self._new_lease(spec, offer, request_id)
+            elif (lease.gpu_type, lease.gpu_count, lease.region) != (
+                spec.gpu_type,
+                spec.gpu_count,
+                spec.region,
+            ):
+                raise Conflict(
+                    f"request {request_id} already placed a {lease.gpu_count}x {lease.gpu_type}"
+                    " host: use a new request id for another spec",
+                    field="request_id",
+                )
+            async with self._locks[lease.lease_id]:
+                await self._start(lease)
+            return self._placement(lease, offer)
+
+    async def release(self, lease_id: str) -> None:
+        if not LEASE_ID.match(lease_id):
+            return  # not one of ours: nothing to release
+        async with self._locks[lease_id]:
+            lease = self._leases.get(lease_id)
+            if lease is not None:
+                await self._destroy(lease)
+
+    async def forget_snapshots(self, instance_id: str, snapshot_ids: list[str]) -> None:
+        """Through `torpor-agent snapshot forget` on the instance's repository."""
+        executable = processes.agent_executable()
+        await snapshots.forget(executable, self._layout.repository(instance_id), snapshot_ids)
+
+    async def close(self) -> None:
+        """Leaves the agents running: a control-plane restart must not stop instances."""
+
+    async def stop_all(self) -> None:
+        """Releases every lease (tests and the demo clean up with this)."""
+        for lease in self._leases.all():
+            await self.release(lease.lease_id)
+
+    # ---- acquire ---------------------------------------------------------------------
+
+    async def _new_lease(self, spec: HostSpec, offer: Offer, request_id: str) -> Lease:
+        lease_id = f"local-{uuid.uuid4().hex[:12]}"
+        gpus = await self._nvml_folder() is not None
+        token = await self._join_tokens.create(JOIN_TOKEN_TTL_S, note=f"local host {lease_id}")
+        lease = Lease(
+            lease_id=lease_id,
+            request_id=request_id,
+            instance_id=spec.instance_id or lease_id,
+            gpu_type=spec.gpu_type,
+            gpu_count=spec.gpu_count,
+            region=spec.region,
+            price_per_hour_cents=offer.price_per_hour_cents,
+            created_at=utc_now().isoformat(),
+            join_token=token,
+            gpu_simulated=gpus,
+        )
+        self._leases.put(lease)  # first: from here on, release can clean up after a crash
+        host = self._layout.host(lease_id)
+        host.workspace.mkdir(parents=True, exist_ok=True)
+        if gpus:
+            write_scenario(host.gpus, spec.gpu_type, spec.gpu_count, lease_id[-8:])
+        write_config(host, self._config_text(lease))
+        return lease
+
+    def _config_text(self, lease: Lease) -> str:
+        labels = {
+            "provider": PROVIDER,
+            "lease": lease.lease_id,
+            "instance": lease.instance_id,
+            "gpu_type": lease.gpu_type,
+            "region": lease.region,
+        }
+        return render(
+            self._layout.host(lease.lease_id),
+            name=lease.lease_id,
+            address=self._settings.control_plane_address,
+            join_token=lease.join_token,
+            repository=self._layout.repository(lease.instance_id),
+            labels=labels,
+            gpus=lease.gpu_simulated,
+            idle=self._settings.idle,
+        )
+
+    async def _start(self, lease: Lease) -> None:
+        """Starts the agent unless it runs, then waits until it is connected. A new host
+        that fails is removed whole; one that had connected before keeps its folder (its
+        workspace may hold work) and its lease, for release to clean up."""
+        host = self._layout.host(lease.lease_id)
+        pid = processes.find_agent(host.config, lease.pid)
+        if pid is None:
+            if lease.gpu_simulated:
+                await self._nvml_folder()  # a new provider object (a restart) builds it again
+            pid = processes.spawn_agent(
+                processes.agent_executable(), host.config, host.log, self._agent_env(lease)
+            )
+            lease.pid = pid
+            self._leases.put(lease)
+            log.info("local host %s: agent started (pid %d)", lease.lease_id, pid)
+        try:
+            await self._wait_connected(lease)
+        except Unavailable:
+            await processes.stop_agent(pid, host.config, self._settings.stop_timeout_s)
+            if not lease.host_id:  # never joined: nothing of an instance lives there
+                await self._destroy(lease)
+            raise
+
+    def _hub_knows(self, lease: Lease) -> bool:
+        return bool(lease.host_id) and self._hub.is_connected(lease.host_id)
+
+    async def _wait_connected(self, lease: Lease) -> None:
+        host = self._layout.host(lease.lease_id)
+        deadline = asyncio.get_running_loop().time() + self._settings.start_timeout_s
+        while True:
+            if not lease.host_id:
+                host_id = await self._join_tokens.redeemed_by(lease.join_token)
+                if host_id:
+                    lease.host_id = host_id
+                    self._leases.put(lease)
+            if self._hub_knows(lease):
+                return
+            if lease.pid is None or not processes.is_agent_of(lease.pid, host.config):
+                raise Unavailable(
+                    f"the local agent of {lease.lease_id} exited: {processes.last_line(host.log)}"
+                )
+            if asyncio.get_running_loop().time() > deadline:
+                raise Unavailable(
+                    f"the local agent of {lease.lease_id} did not connect within"
+                    f" {self._settings.start_timeout_s:g} s: {processes.last_line(host.log)}"
+                )
+            await asyncio.sleep(POLL_S)
+
+    def _agent_env(self, lease: Lease) -> dict[str, str]:
+        env = dict(os.environ)
+        if lease.gpu_simulated and self._nvml is not None:
+            library_path = [str(self._nvml), env.get("LD_LIBRARY_PATH", "")]
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in library_path if p)
+            env[SCENARIO_ENV] = str(self._layout.host(lease.lease_id).gpus)
+        return env
+
+    async def _nvml_folder(self) -> Path | None:
+        """The NVML double, built on first use; None (one warning) when it cannot be."""
+        if not self._nvml_checked and self._settings.simulate_gpus:
+            try:
+                self._nvml = await asyncio.to_thread(build_nvml_double, self._layout.nvml)
+                log.info("local hosts read simulated GPUs from %s", self._nvml / LIBRARY_NAME)
+            except NvmlBuildError as error:
+                log.warning("local hosts run without GPUs: %s", error)
+        self._nvml_checked = True
+        return self._nvml
+
+    def _placement(self, lease: Lease, offer: Offer) -> Placement:
+        host = self._layout.host(lease.lease_id)
+        return Placement(
+            provider=PROVIDER,
+            lease_id=lease.lease_id,
+            host_id=lease.host_id,
+            offer=offer,
+            details={
+                "workspace": str(host.workspace),
+                "log": str(host.log),
+                "repository": str(self._layout.repository(lease.instance_id)),
+                "config": str(host.config),
+            },
+        )
+
+    # ---- release ---------------------------------------------------------------------
+
+    async def _destroy(self, lease: Lease) -> None:
+        """Stops the agent, deletes the host's folder, then forgets the lease (in that
+        order: a crash part way leaves a record that the next release finishes)."""
+        host = self._layout.host(lease.lease_id)
+        pid = processes.find_agent(host.config, lease.pid)
+        if pid is not None:
+            await processes.stop_agent(pid, host.config, self._settings.stop_timeout_s)
+        await asyncio.to_thread(shutil.rmtree, host.folder, ignore_errors=True)
+        self._leases.delete(lease.lease_id)
+        log.info("local host %s released", lease.lease_id)
