@@ -58,7 +58,7 @@ test: $(STAMP) systemd-tools ## run the whole test suite (SQLite and PostgreSQL)
 test-unit: $(STAMP) ## only the fast in-process tests
 	$(BIN)/pytest -q -m unit
 
-demo: $(STAMP) ## start a control plane and three local agents, and show them connected
+demo: $(STAMP) ## the story: a user, an instance, work written, idle, hibernated, woken, data intact
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m demo
 
 bench: $(STAMP) bench-tools ## run the benchmarks under bench/ and print the table
