@@ -31,4 +31,4 @@ def build_provider(settings: Settings, services: Services, grpc_port: int) -> Pr
             poll_interval_s=settings.local_idle_poll_interval_s,
         ),
     )
-    return LocalProvider(local, services.join_tokens, services.hub)
+    return LocalProvider(local, services.join_tokens, services.hosts, services.hub)

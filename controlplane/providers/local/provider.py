@@ -16,12 +16,14 @@ import shutil
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from torpor.common.timestamps import utc_now
 
 from ...errors import Conflict, Unavailable
 from ...fleet.hub import AgentHub
+from ...fleet.service import HostService
 from ...identity.join_tokens import JoinTokenService
 from ..base import HostSpec, Offer, Placement
 from . import processes, snapshots
@@ -55,13 +57,18 @@ class LocalProvider:
     name = PROVIDER
 
     def __init__(
-        self, settings: LocalSettings, join_tokens: JoinTokenService, hub: AgentHub
+        self,
+        settings: LocalSettings,
+        join_tokens: JoinTokenService,
+        hosts: HostService,
+        hub: AgentHub,
     ) -> None:
         self._settings = settings
         self._layout = Layout(settings.root)
         self._leases = LeaseStore(self._layout.leases)
         self._offers = load_offers(settings.price_table)
         self._join_tokens = join_tokens
+        self._hosts = hosts
         self._hub = hub
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._nvml: Path | None = None
@@ -162,7 +169,9 @@ class LocalProvider:
         workspace may hold work) and its lease, for release to clean up."""
         host = self._layout.host(lease.lease_id)
         pid = processes.find_agent(host.config, lease.pid)
+        since = None
         if pid is None:
+            since = utc_now()  # the stream of the agent started now, not a stale one
             if lease.gpu_simulated:
                 await self._nvml_folder()  # a new provider object (a restart) builds it again
             pid = processes.spawn_agent(
@@ -172,17 +181,23 @@ class LocalProvider:
             self._leases.put(lease)
             log.info("local host %s: agent started (pid %d)", lease.lease_id, pid)
         try:
-            await self._wait_connected(lease)
+            await self._wait_connected(lease, since)
         except Unavailable:
             await processes.stop_agent(pid, host.config, self._settings.stop_timeout_s)
             if not lease.host_id:  # never joined: nothing of an instance lives there
                 await self._destroy(lease)
             raise
 
-    def _hub_knows(self, lease: Lease) -> bool:
-        return bool(lease.host_id) and self._hub.is_connected(lease.host_id)
+    async def _connected(self, lease: Lease, since: datetime | None) -> bool:
+        """The host's stream is up (and, for an agent just started, opened after `since`)."""
+        if not lease.host_id or not self._hub.is_connected(lease.host_id):
+            return False
+        if since is None:
+            return True
+        connected_at = (await self._hosts.get(lease.host_id)).connected_at
+        return connected_at is not None and connected_at >= since
 
-    async def _wait_connected(self, lease: Lease) -> None:
+    async def _wait_connected(self, lease: Lease, since: datetime | None) -> None:
         host = self._layout.host(lease.lease_id)
         deadline = asyncio.get_running_loop().time() + self._settings.start_timeout_s
         while True:
@@ -191,7 +206,7 @@ class LocalProvider:
                 if host_id:
                     lease.host_id = host_id
                     self._leases.put(lease)
-            if self._hub_knows(lease):
+            if await self._connected(lease, since):
                 return
             if lease.pid is None or not processes.is_agent_of(lease.pid, host.config):
                 raise Unavailable(

@@ -5,6 +5,7 @@ only because the snapshot carried the data."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
@@ -98,10 +99,19 @@ async def test_a_new_provider_over_the_same_root_finds_the_lease(
     assert lease.pid is not None and alive(lease.pid)
 
     services = control_plane.services
-    restarted = LocalProvider(provider._settings, services.join_tokens, services.hub)
+    restarted = LocalProvider(
+        provider._settings, services.join_tokens, services.hosts, services.hub
+    )
     again = await restarted.acquire(HostSpec("L4", 1, "local"), request_id="req-restart")
     assert (again.lease_id, again.host_id) == (placement.lease_id, placement.host_id)
     assert restarted._leases.all()[0].pid == lease.pid  # found, not started twice
+
+    os.kill(lease.pid, signal.SIGKILL)  # the host's agent died while nobody watched
+    revived = await restarted.acquire(HostSpec("L4", 1, "local"), request_id="req-restart")
+    assert revived.host_id == placement.host_id  # same folder, same credential, same host
+    [lease] = restarted._leases.all()
+    assert lease.pid is not None and alive(lease.pid)
+    assert services.hub.is_connected(revived.host_id)
 
     await restarted.release(placement.lease_id)
     assert not alive(lease.pid)
@@ -152,6 +162,7 @@ async def test_an_agent_that_cannot_connect_is_cleaned_up_and_reported(
             start_timeout_s=2,
         ),
         services.join_tokens,
+        services.hosts,
         services.hub,
     )
     with pytest.raises(Unavailable) as caught:
