@@ -101,6 +101,7 @@ def build_services(
     account_services = build_accounts(sessions, accounts or AccountsConfig.ephemeral())
     account_services.teams.add_deletion_check(live_instances)
     agent_sessions.on_idle_report = instances.on_idle_report
+    agent_sessions.idle_policy_of = instances.idle_policy_of
     return Services(
         engine=engine,
         sessions=sessions,

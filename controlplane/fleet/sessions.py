@@ -34,6 +34,9 @@ class AgentSessionService:
         self._bus = bus
         self.on_idle_report: Callable[[str, bool], Awaitable[None]] | None = None
         """Set by the instance service: an idle host may have an instance to hibernate."""
+        self.idle_policy_of: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+        """Set by the instance service: the idle-policy override of the host's instance,
+        sent in every Welcome (an agent that restarted gets it back)."""
 
     @property
     def policy(self) -> HeartbeatPolicy:
@@ -66,6 +69,11 @@ class AgentSessionService:
     def command_result(self, stream: AgentStream, result: CommandResult) -> None:
         self._hub.touch(stream)
         self._hub.resolve(stream, result)
+
+    async def idle_policy(self, host_id: str) -> dict[str, Any]:
+        if self.idle_policy_of is None:
+            return {}
+        return await self.idle_policy_of(host_id)
 
     async def idle_report(self, stream: AgentStream, idle: bool) -> None:
         self._hub.touch(stream)

@@ -52,7 +52,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             stream, messages = await self._open(request_iterator, context)
         except TorporError as err:
             await abort(context, err)
-        yield convert.welcome(stream.host_id, self._sessions.policy)
+        idle_policy = await self._sessions.idle_policy(stream.host_id)
+        yield convert.welcome(stream.host_id, self._sessions.policy, idle_policy)
         reader = asyncio.create_task(self._read(messages, stream))
         try:
             while (item := await stream.next_outbound()) is not None:

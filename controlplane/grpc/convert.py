@@ -104,12 +104,15 @@ def policy_to_proto(policy: HeartbeatPolicy) -> agent_pb2.HeartbeatPolicy:
     )
 
 
-def welcome(host_id: str, policy: HeartbeatPolicy) -> agent_pb2.ControlMessage:
-    return agent_pb2.ControlMessage(
-        welcome=agent_pb2.Welcome(
-            host_id=host_id, server_version=torpor_version(), heartbeat=policy_to_proto(policy)
-        )
+def welcome(
+    host_id: str, policy: HeartbeatPolicy, idle_policy: dict[str, Any] | None = None
+) -> agent_pb2.ControlMessage:
+    message = agent_pb2.Welcome(
+        host_id=host_id, server_version=torpor_version(), heartbeat=policy_to_proto(policy)
     )
+    if idle_policy:
+        message.idle_policy.CopyFrom(idle_policy_to_proto(idle_policy))
+    return agent_pb2.ControlMessage(welcome=message)
 
 
 def outbound_to_proto(item: Outbound) -> agent_pb2.ControlMessage:

@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from ..accounts.caller import Caller
+from ..errors import Unavailable
 from ..events.schemas import Event
 from ..instances.schemas import InstanceMetrics, InstanceView, Page, SnapshotView
 from ..runtime import ControlPlane
@@ -203,12 +204,13 @@ class InstanceController(Controller):
 
         async def messages() -> AsyncIterator[ServerSentEventMessage]:
             yield ServerSentEventMessage(data=json.dumps(first.data), event=first.kind)
-            count = 1
-            async for item in items:
-                if count >= max_items:
-                    break
-                yield ServerSentEventMessage(data=json.dumps(item.data), event=item.kind)
-                count += 1
-            await items.aclose()  # type: ignore[attr-defined]
+            try:
+                for _ in range(max_items - 1):  # counted before waiting for the next one
+                    item = await anext(items)
+                    yield ServerSentEventMessage(data=json.dumps(item.data), event=item.kind)
+            except Unavailable:  # shutting down, or fell behind: the client reconnects
+                return
+            finally:
+                await items.aclose()  # type: ignore[attr-defined]
 
         return ServerSentEvent(messages())

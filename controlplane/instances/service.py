@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -197,6 +198,16 @@ class InstanceService:
         return view
 
     # --- auto-hibernate ---------------------------------------------------------------
+
+    async def idle_policy_of(self, host_id: str) -> dict[str, Any]:
+        """The idle-policy override of the live instance on `host_id` (empty: none)."""
+        async with self._sessions() as session:
+            policy = await session.scalar(
+                select(InstanceRow.idle_policy).where(
+                    InstanceRow.host_id == host_id, InstanceRow.deleted_at.is_(None)
+                )
+            )
+        return dict(policy or {})
 
     async def on_idle_report(self, host_id: str, idle: bool) -> None:
         """An agent says its host is idle: hibernate its instance if it asked for that."""

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.support.accounts import sign_up
-from tests.support.controlplane import join
+from tests.support.controlplane import ScriptedAgent, join
 from tests.support.http import running_api
 from tests.support.instances import (
     SPEC,
@@ -133,6 +133,13 @@ async def test_the_idle_policy_of_a_new_instance_goes_to_its_agent(
         )
         assert seen.json()["state"] == "running"
         await agent.close()
+        # an agent that comes back (a restart) gets the override again in its Welcome
+        again = ScriptedAgent(joined.host_id, joined.credential, channel)
+        await again.open()
+        welcome = (await again.receive()).welcome
+        assert welcome.idle_policy.window_s == 600
+        assert list(welcome.idle_policy.process_allow_list.names) == ["sshd"]
+        await again.close()
     await channel.close()
 
 
