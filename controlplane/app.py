@@ -27,6 +27,7 @@ from .http.metrics import MetricsController, build_metrics, provide_metrics
 from .http.offers import OfferController
 from .http.snapshots import SnapshotController
 from .http.teams import TeamController
+from .http.text_guard import refuse_nul_characters
 from .http.users import InvitationController, UserController
 from .runtime import ControlPlane
 from .settings import Settings, load_settings
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
 
     app = Litestar(
+        before_request=refuse_nul_characters,
         route_handlers=[
             HealthController,
             HostController,

@@ -27,7 +27,6 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.support.accounts import log_in, make_operator, sign_up
 from tests.support.controlplane import fast_settings
-from tests.support.databases import sqlite_url
 from tests.support.http import ApiClient, running_api
 from tests.support.instances import PaperProvider
 
@@ -45,8 +44,9 @@ SKIPPED_PATHS = {"/metrics"}
 
 
 @pytest.fixture
-async def fuzzed_api(tmp_path: Path) -> AsyncIterator[ApiClient]:
-    async with running_api(fast_settings(tmp_path, sqlite_url(tmp_path))) as client:
+async def fuzzed_api(tmp_path: Path, database_url: str) -> AsyncIterator[ApiClient]:
+    """On SQLite and on PostgreSQL: a 5xx may hide in either backend's SQL."""
+    async with running_api(fast_settings(tmp_path, database_url)) as client:
         # instances are placed on paper: a fuzzed create must not start real hosts
         client.services.providers.register(PaperProvider(), default=True)
         yield client
