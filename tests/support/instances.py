@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.support.accounts import Account, sign_up
-from tests.support.controlplane import ScriptedAgent, fast_settings
+from tests.support.controlplane import ScriptedAgent, fast_settings, join
 from tests.support.http import ApiClient, running_api
 from torpor.common.timestamps import utc_now
 from torpor.controlplane.db.models import InstanceRow, MembershipRow, UserRow
@@ -145,6 +145,15 @@ async def add_snapshot(
         instance = await session.get(InstanceRow, instance_id)
         assert instance is not None
         record(session, instance, Taken(snapshot_id, 1024, 3), "manual", keep_forever)
+
+
+async def join_paper_host(api: ApiClient, paper: PaperProvider) -> ScriptedAgent:
+    """A scripted agent joined over `api`'s gRPC port, and made the host `paper` places on."""
+    token = await api.services.join_tokens.create(60)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}") as channel:
+        joined = await join(channel, token)
+    paper.host_id = joined.host_id
+    return joined
 
 
 async def connect_agent(

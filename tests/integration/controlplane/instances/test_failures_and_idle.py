@@ -7,12 +7,11 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-import grpc
 import pytest
 from sqlalchemy import update
 
 from tests.support.accounts import sign_up
-from tests.support.controlplane import ScriptedAgent, join
+from tests.support.controlplane import ScriptedAgent
 from tests.support.http import running_api
 from tests.support.instances import (
     SPEC,
@@ -20,6 +19,7 @@ from tests.support.instances import (
     Teams,
     add_snapshot,
     connect_agent,
+    join_paper_host,
     lifecycle_settings,
     next_command,
 )
@@ -61,10 +61,7 @@ async def test_an_idle_report_hibernates_an_auto_hibernate_instance(
         paper = PaperProvider()
         api.services.providers.register(paper)
         owner = await sign_up(api.http)
-        token = await api.services.join_tokens.create(60)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}") as ch:
-            joined = await join(ch, token)
-        paper.host_id = joined.host_id
+        joined = await join_paper_host(api, paper)
         agent, channel = await connect_agent(api, joined)
         created = await api.http.post(
             "/api/v1/instances", json={**SPEC, "auto_hibernate": True}, headers=owner.headers
@@ -111,10 +108,7 @@ async def test_the_idle_policy_of_a_new_instance_goes_to_its_agent(
         paper = PaperProvider()
         api.services.providers.register(paper)
         owner = await sign_up(api.http)
-        token = await api.services.join_tokens.create(60)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}") as ch:
-            joined = await join(ch, token)
-        paper.host_id = joined.host_id
+        joined = await join_paper_host(api, paper)
         agent, channel = await connect_agent(api, joined)
         policy = {"window_s": 600, "process_allow_list": ["sshd"]}
         created = await api.http.post(
@@ -150,10 +144,7 @@ async def test_scheduled_snapshots(tmp_path: Path, database_url: str) -> None:
         paper = PaperProvider()
         api.services.providers.register(paper)
         owner = await sign_up(api.http)
-        token = await api.services.join_tokens.create(60)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}") as ch:
-            joined = await join(ch, token)
-        paper.host_id = joined.host_id
+        joined = await join_paper_host(api, paper)
         agent, channel = await connect_agent(api, joined)
         body = {**SPEC, "snapshot_schedule": {"every_s": 3600}}
         created = await api.http.post("/api/v1/instances", json=body, headers=owner.headers)

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
 import pytest
 
 from tests.support.accounts import sign_up
-from tests.support.controlplane import join
 from tests.support.http import running_api
 from tests.support.instances import (
     SPEC,
     PaperProvider,
     connect_agent,
+    join_paper_host,
     lifecycle_settings,
     next_command,
 )
@@ -34,10 +33,7 @@ async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
     async with running_api(settings) as api:
         api.services.providers.register(paper)
         owner = await sign_up(api.http)
-        token = await api.services.join_tokens.create(60)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{api.control_plane.grpc_port}") as ch:
-            joined = await join(ch, token)
-        paper.host_id = joined.host_id
+        joined = await join_paper_host(api, paper)
         agent, channel = await connect_agent(api, joined)
         created = await api.http.post("/api/v1/instances", json=SPEC, headers=owner.headers)
         ident = created.json()["id"]
