@@ -12,6 +12,7 @@ On a terminal the control plane stays up until Ctrl-C so you can poke at it; oth
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import socket
 import sys
 from pathlib import Path
 
-from demo.story import IDLE_WINDOW_S, DemoFailed, Narrator, print_timings, tell
+from demo.story import IDLE_WINDOW_S, DemoFailed, Narrator, agent_pids, print_timings, tell
 from tests.support.processes import ControlPlane, free_port
 
 DEMO_DIR = Path(".demo").resolve()
@@ -59,13 +60,9 @@ def start_control_plane(narrator: Narrator) -> ControlPlane:
 def stop_local_agents() -> None:
     """The local provider leaves its agents running across a control-plane restart; the demo
     is over, so they go too (SIGTERM to every process whose command line names .demo/)."""
-    marker = str(DEMO_DIR).encode()
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and marker in (proc / "cmdline").read_bytes():
-                os.kill(int(proc.name), signal.SIGTERM)
-        except (OSError, ProcessLookupError):
-            continue
+    for pid in agent_pids(str(DEMO_DIR)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def show_how_to_explore(plane: ControlPlane) -> None:

@@ -112,12 +112,13 @@ def wait_for_state(api: Api, instance_id: str, wanted: str, tail: EventTail) -> 
         time.sleep(0.5)
 
 
-def agent_pids(config: str) -> list[int]:
-    """Pids of the processes whose command line names this host's agent config."""
+def agent_pids(path: str) -> list[int]:
+    """Pids of the processes whose command line names `path` (a host's agent config, or a
+    folder holding several)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and config.encode() in (proc / "cmdline").read_bytes():
+            if proc.name.isdigit() and path.encode() in (proc / "cmdline").read_bytes():
                 found.append(int(proc.name))
         except OSError:
             continue
