@@ -37,6 +37,8 @@ setup(
             "db/migrations/versions/*.py",
             # the local provider compiles the NVML double from this source
             "providers/local/fake_nvml.c",
+            # reference on-demand prices (savings comparison), versioned
+            "savings/data/*.json",
         ],
         "torpor.agent": ["py.typed"],
         "torpor.ctl": ["py.typed"],

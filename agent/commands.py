@@ -25,6 +25,8 @@ REMEMBERED_RESULTS = 256
 
 Handler = Callable[[agent_pb2.Command], agent_pb2.CommandResult]
 LongHandler = Callable[[agent_pb2.Command], Awaitable[agent_pb2.CommandResult]]
+Gate = Callable[[agent_pb2.Command], agent_pb2.CommandResult | None]
+"""Asked before a new command runs: None lets it run, a result is answered instead (fencing)."""
 
 
 def _ping(command: agent_pb2.Command) -> agent_pb2.CommandResult:
@@ -44,6 +46,7 @@ class CommandDispatcher:
         handlers: Mapping[str, Handler] | None = None,
         long_handlers: Mapping[str, LongHandler] | None = None,
         outbox: Outbox | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._remember = remember
         self._results: OrderedDict[str, agent_pb2.CommandResult] = OrderedDict()
@@ -51,6 +54,7 @@ class CommandDispatcher:
         self._long = dict(long_handlers or {})
         self._outbox = outbox or Outbox()
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._gate = gate
 
     def handle(self, command: agent_pb2.Command) -> agent_pb2.CommandResult | None:
         """The remembered result for a known id, else the result of running it now;
@@ -59,6 +63,9 @@ class CommandDispatcher:
         if remembered is not None:
             log.debug("command %s repeated: answering the remembered result", command.id)
             return remembered
+        refusal = self._gate(command) if self._gate is not None else None
+        if refusal is not None:
+            return self._finish(command, refusal)
         long_handler = self._long.get(command.WhichOneof("kind") or "")
         if long_handler is not None:
             self._start(command, long_handler)

@@ -28,8 +28,10 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from torpor.common import paths
 from torpor.common.tls import ClientTls
 
+from .fencing.settings import FencingSection
 from .gpu.settings import GpuSection
 from .idle.settings import IdleSection
+from .preemption.settings import PreemptionSection
 
 DEFAULT_CONFIG_PATH = Path("/etc/torpor/agent.toml")
 MAX_PORT = 65535
@@ -194,6 +196,9 @@ class SnapshotSection(_Section):
     """Worker threads for hashing, compression and I/O; 0: one per core, at least 4."""
     exclude: list[str] = Field(default_factory=list)
     """Glob patterns (relative to the workspace) left out of snapshots, e.g. `.cache/**`."""
+    chunk_cache_mib: int = Field(default=20480, ge=0)
+    """Bound of the local cache of prefetched chunks (warm standbys), least recently used
+    evicted first; 0 turns prefetch off."""
     s3: S3Section = Field(default_factory=S3Section)
 
     @field_validator("compression")
@@ -230,6 +235,8 @@ class AgentConfig(_Section):
     gpu: GpuSection = Field(default_factory=GpuSection)
     log: LogSection = Field(default_factory=LogSection)
     idle: IdleSection = Field(default_factory=IdleSection)
+    fencing: FencingSection = Field(default_factory=FencingSection)
+    preemption: PreemptionSection = Field(default_factory=PreemptionSection)
 
     def state_dir(self) -> Path:
         """The configured state directory, else the design.md default for this process."""

@@ -78,6 +78,8 @@ class Connection:
         dispatcher: CommandDispatcher | None = None,
         outbox: Outbox | None = None,
         on_welcome: Callable[[agent_pb2.Welcome], None] = lambda _welcome: None,
+        assignment: Callable[[], agent_pb2.Assignment | None] = lambda: None,
+        on_link: Callable[[bool], None] = lambda _up: None,
     ) -> None:
         self._section = section
         self._store = store
@@ -95,6 +97,8 @@ class Connection:
             on_welcome=self._welcomed,
             gpu=gpu,
             outbox=outbox or Outbox(),
+            assignment=assignment,
+            on_link=on_link,
         )
 
     def stop(self) -> None:

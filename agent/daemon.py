@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
+from typing import TypeVar
 
 from torpor.proto.v1 import agent_pb2
 
@@ -17,6 +19,8 @@ from .commands import CommandDispatcher
 from .config import AgentConfig
 from .connection import Connection
 from .errors import EX_CONFIG, PermanentError
+from .fencing.assignment import AssignmentStore
+from .fencing.wiring import FencingAgent
 from .gpu.stack import start_gpu_stack
 from .identity import CredentialStore
 from .idle.outbox import Outbox
@@ -24,6 +28,8 @@ from .idle.probes import MonitorFeed, NoGpus
 from .idle.wiring import IdleAgent, default_snapshotter, default_sources
 from .logs import configure_logging
 from .notify import SystemdNotifier
+from .preemption.signals import SignalSource
+from .preemption.watcher import PreemptionWatcher, source_of
 from .snapshot.commands import SnapshotCommands
 from .stream import HostFacts
 from .telemetry.host import HostProbe, boot_time, os_description
@@ -31,6 +37,7 @@ from .telemetry.host import HostProbe, boot_time, os_description
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+T = TypeVar("T")
 
 
 def run(config: AgentConfig) -> int:
@@ -64,17 +71,25 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
     def post(message: agent_pb2.AgentMessage) -> None:  # from the snapshot's threads
         loop.call_soon_threadsafe(outbox.put, message)
 
-    snapshotter = default_snapshotter(config, post)
+    fencing = FencingAgent(config, AssignmentStore(store.state_dir), outbox)
+    preemption = _preemption(config, outbox, loop)
+    snapshotter = default_snapshotter(config, post, placement=fencing)
     idle = IdleAgent(config, default_sources(config, gpu_feed), snapshotter, outbox=outbox)
     snapshots = SnapshotCommands(snapshotter)
     dispatcher = CommandDispatcher(
-        handlers={"set_idle_policy": idle.set_idle_policy},
+        handlers={
+            "set_idle_policy": idle.set_idle_policy,
+        },
         long_handlers={
             "hibernate": idle.hibernate,
             "restore": snapshots.restore,
             "take_snapshot": snapshots.take_snapshot,
+            "assign": fencing.assign,
+            "fence": fencing.fence_command,
+            "prefetch": snapshots.prefetch,
         },
         outbox=idle.outbox,
+        gate=fencing.guard.admit,
     )
     connection = Connection(
         control_plane,
@@ -85,7 +100,9 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
         gpu=gpus.monitor if gpus is not None else None,
         dispatcher=dispatcher,
         outbox=idle.outbox,
-        on_welcome=idle.on_welcome,
+        on_welcome=_each(fencing.on_welcome, idle.on_welcome),
+        assignment=fencing.hello_assignment,
+        on_link=_each(fencing.on_link, *([preemption.on_link] if preemption else [])),
     )
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, _stop, connection, signum)
@@ -93,11 +110,16 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
     log.info("agent %s started, state in %s", config.agent.name, store.state_dir)
     watchdog = asyncio.create_task(_watchdog(notifier))
     idle_loop = asyncio.create_task(idle.run())
+    fencing_loop = asyncio.create_task(fencing.run())
+    preemption_loop = asyncio.create_task(preemption.run()) if preemption else None
     try:
         await connection.run()
     finally:
         watchdog.cancel()
         idle_loop.cancel()
+        fencing_loop.cancel()
+        if preemption_loop is not None:
+            preemption_loop.cancel()
         dispatcher.close()
         if gpus is not None:
             gpus.stop()
@@ -108,6 +130,29 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
 def _stop(connection: Connection, signum: signal.Signals) -> None:
     log.info("received %s, stopping", signum.name)
     connection.stop()
+
+
+def _each(*callbacks: Callable[[T], None]) -> Callable[[T], None]:
+    """One callback calling each in order (Welcome goes to fencing first: the assignment
+    must be current before anything else hears of the new stream)."""
+
+    def call(value: T) -> None:
+        for callback in callbacks:
+            callback(value)
+
+    return call
+
+
+def _preemption(
+    config: AgentConfig, outbox: Outbox, loop: asyncio.AbstractEventLoop
+) -> PreemptionWatcher | None:
+    """The `[preemption]` watcher; None when no source is configured."""
+    source = source_of(config.preemption)
+    if source is None:
+        return None
+    if isinstance(source, SignalSource):
+        source.install(loop)
+    return PreemptionWatcher(source, outbox, config.preemption.poll_s)
 
 
 def _host_facts(config: AgentConfig) -> HostFacts:

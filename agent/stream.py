@@ -67,6 +67,10 @@ class SessionDeps:
     gpu: GpuMonitor | None = None
     outbox: Outbox = field(default_factory=Outbox)
     """Messages made outside the stream (idle reports, long commands' results)."""
+    assignment: Callable[[], agent_pb2.Assignment | None] = lambda: None
+    """The assignment Hello states (fencing); None: this host serves no instance."""
+    on_link: Callable[[bool], None] = lambda _up: None
+    """True at Welcome, False when that stream ends: self-fencing counts the time between."""
 
 
 class Session:
@@ -92,7 +96,11 @@ class Session:
         if welcome is None:
             return True
         self._adopt(welcome.heartbeat)
-        return await self._converse()
+        self._deps.on_link(True)
+        try:
+            return await self._converse()
+        finally:
+            self._deps.on_link(False)
 
     async def _converse(self) -> bool:
         """Telemetry and answers side by side until the stream ends or the agent stops."""
@@ -120,7 +128,7 @@ class Session:
 
     def _hello(self) -> agent_pb2.Hello:
         facts = self._deps.facts
-        return agent_pb2.Hello(
+        hello = agent_pb2.Hello(
             host_id=self._host_id,
             hostname=facts.hostname,
             agent_version=torpor_version(),
@@ -129,6 +137,10 @@ class Session:
             booted_at=to_timestamp(facts.booted_at),
             os=facts.os,
         )
+        assignment = self._deps.assignment()
+        if assignment is not None:
+            hello.assignment.CopyFrom(assignment)
+        return hello
 
     async def _welcome(self) -> agent_pb2.Welcome | None:
         """The server's first message must be Welcome; None when the agent stops first."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 from pathlib import Path
 
-from bench import gpu_probe, snapshot, stream_ingest
+from bench import failover, gpu_probe, snapshot, stream_ingest, warm_wake
 
 WORKDIR = Path(".bench").resolve()
 
@@ -19,9 +20,12 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 
 
 def main() -> int:
+    logging.disable(logging.INFO)  # in-process control planes' request logs would bury the tables
     shutil.rmtree(WORKDIR, ignore_errors=True)
     rows = stream_ingest.run(WORKDIR) + gpu_probe.run(WORKDIR)
     rows += snapshot.run(WORKDIR)  # size: TORPOR_BENCH_SNAPSHOT_SIZE, default 2GiB
+    rows += warm_wake.run(WORKDIR)  # size: TORPOR_BENCH_WARM_SIZE, default 2GiB
+    rows += failover.run(WORKDIR)  # size: TORPOR_BENCH_FAILOVER_SIZE, default 2GiB
     print_table(rows)
     return 0
 

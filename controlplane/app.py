@@ -20,15 +20,19 @@ from .http.auth import AuthController
 from .http.caller import provide_caller
 from .http.dependencies import provide_control_plane
 from .http.exceptions import exception_handlers
+from .http.failover import FailoverController
 from .http.health import HealthController
 from .http.hosts import HostController
 from .http.instances import InstanceController
+from .http.join_tokens import JoinTokenController
 from .http.metrics import MetricsController, build_metrics, provide_metrics
 from .http.offers import OfferController
+from .http.savings import SavingsController
 from .http.snapshots import SnapshotController
 from .http.teams import TeamController
 from .http.text_guard import refuse_nul_characters
 from .http.users import InvitationController, UserController
+from .http.warmpool import WarmPoolController
 from .runtime import ControlPlane
 from .settings import Settings, load_settings
 
@@ -57,6 +61,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OfferController,
             InstanceController,
             SnapshotController,
+            SavingsController,
+            JoinTokenController,
+            WarmPoolController,
+            FailoverController,
         ],
         lifespan=[run_control_plane],
         dependencies={

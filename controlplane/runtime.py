@@ -69,6 +69,9 @@ class ControlPlane:
             self._stack.push_async_callback(self.services.instances.orchestrator.close)
             self.services.schedule.start()
             self._stack.push_async_callback(self.services.schedule.stop)
+            self._stack.push_async_callback(self.services.drains.close)
+            self.services.warmpool.reconciler.start()
+            self._stack.push_async_callback(self.services.warmpool.reconciler.stop)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -78,9 +81,7 @@ class ControlPlane:
     async def _start_grpc(self) -> None:
         services = self.services
         agent = AgentServicer(services.join_tokens, services.agent_sessions, self._inflight)
-        admin = AdminServicer(
-            services.admin_tokens, services.hosts, services.bus, services.commands, self._inflight
-        )
+        admin = AdminServicer(services, self._inflight, self.settings.join_token_ttl_s)
         tls = server_tls(self.settings)
         server, self.grpc_port = build_server(
             self.settings.grpc_host,

@@ -14,6 +14,10 @@ from .db.engine import create_engine, session_factory
 from .db.migrate import upgrade_database
 from .events.bus import EventBus
 from .events.store import EventStore
+from .failover.fencing import Fencing
+from .failover.policy import FailoverPolicy
+from .failover.service import FailoverService
+from .failover.steps import FailoverSteps
 from .fleet.commands import CommandService
 from .fleet.hub import AgentHub
 from .fleet.schemas import HeartbeatPolicy
@@ -29,8 +33,14 @@ from .instances.schedule import SnapshotScheduler
 from .instances.service import InstanceService
 from .instances.snapshots import SnapshotService
 from .instances.team_guard import live_instances
+from .operators.drain import DrainService
 from .providers.registry import ProviderRegistry
+from .savings.service import SavingsConfig, SavingsService
 from .settings import Settings
+from .warmpool.claiming import PoolClaims
+from .warmpool.prefetch import Prefetcher
+from .warmpool.reconciler import Reconciler
+from .warmpool.service import WarmPoolService
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,12 @@ class Services:
     snapshots: SnapshotService
     observer: InstanceObserver
     schedule: SnapshotScheduler
+    drains: DrainService
+    failover: FailoverService
+    savings: SavingsService
+    """The savings ledger's reports."""
+    warmpool: WarmPoolService
+    """Warm pools (started by the runtime); `warmpool.reconciler.tick()` runs one pass."""
     providers: ProviderRegistry = field(default_factory=ProviderRegistry)
     """Filled by the runtime once gRPC listens (`providers.get()` is the configured one)."""
 
@@ -69,6 +85,8 @@ def timeouts_from(settings: Settings) -> Timeouts:
         restore_s=settings.restore_timeout_s,
         snapshot_s=settings.snapshot_timeout_s,
         command_s=settings.agent_command_timeout_s,
+        fence_after_s=settings.fence_after_s,
+        fence_margin_s=settings.fence_margin_s,
     )
 
 
@@ -76,7 +94,10 @@ def build_services(
     engine: AsyncEngine,
     policy: HeartbeatPolicy,
     accounts: AccountsConfig | None = None,
+    *,
     timeouts: Timeouts | None = None,
+    savings: SavingsConfig | None = None,
+    warmpool_settings: WarmPoolSettings | None = None,
 ) -> Services:
     """Every service over one engine; nothing is started (the hub's reaper included).
 
@@ -101,7 +122,21 @@ def build_services(
     account_services = build_accounts(sessions, accounts or AccountsConfig.ephemeral())
     account_services.teams.add_deletion_check(live_instances)
     agent_sessions.on_idle_report = instances.on_idle_report
+    warmpool = build_warmpool(sessions, placing, agents, warmpool_settings or WarmPoolSettings())
+    orchestrator.standbys = PoolClaims(sessions, placing, warmpool.reconciler.nudge)
     agent_sessions.idle_policy_of = instances.idle_policy_of
+    schedule = SnapshotScheduler(sessions, instances)
+    failover = _build_failover(
+        sessions=sessions,
+        bus=bus,
+        instances=instances,
+        agents=agents,
+        placing=placing,
+        hub=hub,
+        agent_sessions=agent_sessions,
+    )
+    schedule.periods = failover.policy.snapshot_every
+    failover.steps.claims = orchestrator.standbys  # failover tries a warm standby first
     return Services(
         engine=engine,
         sessions=sessions,
@@ -119,8 +154,52 @@ def build_services(
         instances=instances,
         snapshots=snapshots,
         observer=InstanceObserver(sessions, instances, events, bus, hosts),
-        schedule=SnapshotScheduler(sessions, instances),
+        schedule=schedule,
+        savings=SavingsService(sessions, savings),
+        drains=DrainService(sessions, bus, hosts, instances, failover),
+        warmpool=warmpool,
+        failover=failover,
     )
+
+
+@dataclass(frozen=True)
+class WarmPoolSettings:
+    tick_s: float = 15.0
+    prefetch_timeout_s: float = 3600.0
+
+
+def build_warmpool(
+    sessions: async_sessionmaker[AsyncSession],
+    providers: ProviderRegistry,
+    agents: AgentCommands,
+    settings: WarmPoolSettings,
+) -> WarmPoolService:
+    prefetcher = Prefetcher(sessions, providers, agents, settings.prefetch_timeout_s)
+    reconciler = Reconciler(sessions, providers, prefetcher, settings.tick_s)
+    return WarmPoolService(sessions, providers, reconciler)
+
+
+def _build_failover(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    bus: EventBus,
+    instances: InstanceService,
+    agents: AgentCommands,
+    placing: ProviderRegistry,
+    hub: AgentHub,
+    agent_sessions: AgentSessionService,
+) -> FailoverService:
+    """Failover, hooked into the hub (lost hosts) and agent streams (Hello, Welcome,
+    preemption notices). `failover.steps.claims` is where a warm pool plugs in."""
+    steps = FailoverSteps(instances.orchestrator, placing, agents)
+    failover = FailoverService(sessions, bus, instances, steps, FailoverPolicy(sessions), hub=hub)
+    fencing = Fencing(sessions, bus, instances.orchestrator.timeouts.fence_after_s)
+    hub.on_lost = failover.on_host_lost
+    hub.held_elsewhere = failover.held_on_disconnected
+    agent_sessions.assignment_of = fencing.assignment_of
+    agent_sessions.check_hello = fencing.check_hello
+    agent_sessions.on_preemption = failover.on_preemption
+    return failover
 
 
 @asynccontextmanager
@@ -137,6 +216,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             policy_from(settings),
             accounts_config(settings),
             timeouts=timeouts_from(settings),
+            savings=SavingsConfig(settings.storage_price_per_gb_month),
+            warmpool_settings=WarmPoolSettings(
+                settings.warmpool_tick_s, settings.warmpool_prefetch_timeout_s
+            ),
         )
     finally:
         await engine.dispose()

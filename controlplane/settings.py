@@ -7,6 +7,7 @@ operator fixes a broken unit file in one round instead of one error per restart.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
     heartbeat_ttl_s: float = Field(default=10.0, gt=0)
     """Silence after which a host is overdue; with the grace below it is declared lost."""
 
-    heartbeat_grace_s: float = Field(default=10.0, ge=0)
+    heartbeat_grace_s: float = Field(default=8.0, ge=0)
     """Extra silence tolerated after the TTL before a host is declared lost."""
 
     join_token_ttl_s: float = Field(default=3600.0, gt=0)
@@ -78,6 +79,18 @@ class Settings(BaseSettings):
 
     snapshot_timeout_s: float = Field(default=3600.0, gt=0)
     """How long a manual snapshot (`POST /instances/{id}/snapshots`) may take."""
+
+    fence_after_s: float = Field(default=60.0, gt=0)
+    """An agent that has not heard from the control plane for this long stops its
+    instance's work on its own (sent in every Assign); must exceed heartbeat ttl + grace, or
+    a host merely late would fence itself before the control plane declared it lost."""
+
+    fence_margin_s: float = Field(default=26.0, ge=0)
+    """Added to `fence_after_s` when a failover cannot confirm the old host is gone (its
+    release failed, no Fence acknowledged): the new host is assigned only once the old
+    one must have fenced itself — from its last heartbeat, a heartbeat interval (5 s), the
+    agent's HTTP/2 keepalive noticing the dead stream (10 s + 5 s), its watch tick and
+    `[fencing] term_grace_s` (5 s) for the work to end."""
 
     feed_telemetry_interval_s: float = Field(default=5.0, gt=0)
     """How often the live feed (`GET /instances/{id}/feed`) sends the host's telemetry."""
@@ -142,6 +155,10 @@ class Settings(BaseSettings):
     local_idle_poll_interval_s: float | None = Field(default=None, gt=0, le=60)
     """`[idle] poll_interval_s` of every local host."""
 
+    local_agent_address: str = ""
+    """host:port local agents dial instead of the gRPC listener (e.g. a proxy in front of
+    it, as the jitter benchmark puts there); empty: the listener itself."""
+
     grpc_tls_cert: Path | None = None
     """PEM certificate (chain) the gRPC server presents; with `TORPOR_GRPC_TLS_KEY` it
     turns TLS on (docs/tls.md)."""
@@ -152,6 +169,16 @@ class Settings(BaseSettings):
     grpc_tls_client_ca: Path | None = None
     """PEM CA bundle that client certificates must chain to; set, every agent and torporctl
     must present a certificate (mutual TLS) and AdminService takes operator ones only."""
+
+    storage_price_per_gb_month: Decimal = Field(default=Decimal("0.023"), ge=0, le=1000)
+    """Snapshot storage price in USD per GB-month for the savings ledger (default: S3
+    Standard's first tier in us-east-1, https://aws.amazon.com/s3/pricing/)."""
+    warmpool_tick_s: float = Field(default=15.0, gt=0)
+    """How often the warm-pool reconciler runs a pass (a claim or a pool change runs one
+    at once): acquire standbys when short, release when long or idle, send prefetches."""
+
+    warmpool_prefetch_timeout_s: float = Field(default=3600.0, gt=0)
+    """How long a standby's prefetch of one snapshot may take."""
 
     @field_validator("grpc_tls_cert", "grpc_tls_key", "grpc_tls_client_ca")
     @classmethod
@@ -169,6 +196,16 @@ class Settings(BaseSettings):
             raise ValueError("set TORPOR_GRPC_TLS_CERT and TORPOR_GRPC_TLS_KEY together")
         if self.grpc_tls_client_ca is not None and self.grpc_tls_cert is None:
             raise ValueError("TORPOR_GRPC_TLS_CLIENT_CA needs TORPOR_GRPC_TLS_CERT and _KEY")
+        return self
+
+    @model_validator(mode="after")
+    def _fence_after_lost(self) -> Settings:
+        lost_after_s = self.heartbeat_ttl_s + self.heartbeat_grace_s
+        if self.fence_after_s <= lost_after_s:
+            raise ValueError(
+                f"TORPOR_FENCE_AFTER_S ({self.fence_after_s:g}) must exceed "
+                f"TORPOR_HEARTBEAT_TTL_S + TORPOR_HEARTBEAT_GRACE_S ({lost_after_s:g})"
+            )
         return self
 
     @field_validator("log_level", mode="before")

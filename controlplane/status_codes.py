@@ -25,7 +25,9 @@ _STATUS: dict[type[TorporError], tuple[int, grpc.StatusCode]] = {
     InvalidArgument: (400, grpc.StatusCode.INVALID_ARGUMENT),
     Unauthenticated: (401, grpc.StatusCode.UNAUTHENTICATED),
     PermissionDenied: (403, grpc.StatusCode.PERMISSION_DENIED),
-    Conflict: (409, grpc.StatusCode.ALREADY_EXISTS),
+    # The request clashes with the resource's state (an instance busy or in the wrong
+    # state): FAILED_PRECONDITION, not ALREADY_EXISTS, for gRPC clients to react alike.
+    Conflict: (409, grpc.StatusCode.FAILED_PRECONDITION),
     FailedPrecondition: (409, grpc.StatusCode.FAILED_PRECONDITION),
     Unavailable: (503, grpc.StatusCode.UNAVAILABLE),
     DeadlineExceeded: (504, grpc.StatusCode.DEADLINE_EXCEEDED),

@@ -260,6 +260,12 @@ def wake_and_check(
     narrator.say(f"compared {len(before)} files with what she left: {verdict}")
     metrics = api.ok("GET", f"/instances/{instance_id}/metrics")
     narrator.say(f"hibernated for {metrics['hibernated_seconds']:.1f} s in all (GET .../metrics)")
+    money = api.ok("GET", f"/instances/{instance_id}/savings")["amounts"]
+    narrator.say(
+        f"the savings ledger (GET .../savings): hosts cost {money['compute_cost']} "
+        f"{money['currency']}, hibernation saved {money['saved']} {money['currency']} "
+        f"for {float(money['hibernated_hours']) * 3600:.1f} s not billed (a night saves dollars)"
+    )
     if problems:
         raise DemoFailed("the workspace came back different")
 

@@ -9,19 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from torpor.common.tls import ClientTls
-from torpor.ctl import output
 from torpor.ctl.client import EXIT_OK, EXIT_USAGE, AdminClient, CtlError, Target
-from torpor.proto.v1 import admin_pb2
+from torpor.ctl.commands import register_all
+from torpor.ctl.commands.base import Handler
 
 DEFAULT_SERVER = "127.0.0.1:8767"
-STATE_FILTERS = {
-    "connected": admin_pb2.HOST_STATE_CONNECTED,
-    "disconnected": admin_pb2.HOST_STATE_DISCONNECTED,
-}
+HANDLERS: dict[str, Handler] = {}
+"""Filled by `build_parser` from the command modules."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,20 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", "-o", choices=("table", "json"), default="table")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    hosts = commands.add_parser("hosts", help="list hosts with state and latest telemetry")
-    hosts.add_argument("--state", choices=sorted(STATE_FILTERS))
-    host = commands.add_parser("host", help="show one host")
-    host.add_argument("host_id")
-    ping = commands.add_parser("ping", help="send a ping command to a host's agent")
-    ping.add_argument("host_id")
-    watch = commands.add_parser("watch", help="stream fleet events until Ctrl-C")
-    watch.add_argument("--host", default="", help="only this host's events")
-    watch.add_argument(
-        "--after",
-        type=int,
-        default=0,
-        help="first replay the stored events numbered above N (default 0: only new events)",
-    )
+    HANDLERS.update(register_all(commands))
     return parser
 
 
@@ -107,48 +92,13 @@ def resolve_token(args: argparse.Namespace) -> str:
     return token
 
 
-def cmd_hosts(client: AdminClient, args: argparse.Namespace) -> str:
-    hosts = client.list_hosts(STATE_FILTERS.get(args.state or "", 0))
-    if args.output == "json":
-        return output.as_json(hosts)
-    return output.hosts_table(hosts) if hosts else "no hosts yet: start an agent with a join token"
-
-
-def cmd_host(client: AdminClient, args: argparse.Namespace) -> str:
-    host = client.get_host(args.host_id)
-    return output.as_json(host) if args.output == "json" else output.host_details(host)
-
-
-def cmd_ping(client: AdminClient, args: argparse.Namespace) -> str:
-    reply = client.ping_host(args.host_id, timeout_ms=int(args.timeout * 1000))
-    if args.output == "json":
-        return output.as_json(reply)
-    return f"{args.host_id}: pong in {reply.round_trip_ms} ms"
-
-
-def cmd_watch(client: AdminClient, args: argparse.Namespace) -> str:
-    for event in client.watch_events(args.after, args.host):
-        print(
-            output.as_json(event) if args.output == "json" else output.event_line(event), flush=True
-        )
-    return ""
-
-
-COMMANDS: dict[str, Callable[[AdminClient, argparse.Namespace], str]] = {
-    "hosts": cmd_hosts,
-    "host": cmd_host,
-    "ping": cmd_ping,
-    "watch": cmd_watch,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         target = Target(args.server, resolve_token(args), args.timeout, resolve_tls(args))
         client = AdminClient(target)
         try:
-            text = COMMANDS[args.command](client, args)
+            text = HANDLERS[args.command](client, args)
         finally:
             client.close()
     except CtlError as error:

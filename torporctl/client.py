@@ -103,6 +103,10 @@ class AdminClient:
         request = admin_pb2.PingHostRequest(host_id=host_id, timeout_ms=timeout_ms)
         return self._call(self._stub.PingHost, request, extra_s=timeout_ms / 1000)
 
+    def call(self, rpc: str, request: Any) -> Any:
+        """Any unary AdminService call by name (`ListInstances`, `DrainHost`, …)."""
+        return self._call(getattr(self._stub, rpc), request)
+
     def watch_events(self, after_seq: int, host_id: str) -> Iterator[common_pb2.Event]:
         """Yields events until the caller stops iterating or the server ends the stream."""
         request = admin_pb2.WatchEventsRequest(after_id=after_seq, host_id=host_id)

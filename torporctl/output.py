@@ -35,6 +35,11 @@ def as_json(messages: Message | Sequence[Message]) -> str:
     return json.dumps([_to_dict(m) for m in messages], indent=2)
 
 
+def as_json_line(message: Message) -> str:
+    """One message as one line (JSON Lines), for streams like `watch`."""
+    return json.dumps(_to_dict(message))
+
+
 def _to_dict(message: Message) -> dict[str, object]:
     return MessageToDict(message, preserving_proto_field_name=True)
 
@@ -61,6 +66,14 @@ def size(count: int) -> str:
     raise AssertionError("unreachable")
 
 
+def host_state(host: admin_pb2.Host) -> str:
+    """'connected', or 'connected, draining' / 'disconnected, drained'."""
+    state = STATE_NAMES.get(host.state, "unknown")
+    if host.HasField("drained_at"):
+        return f"{state}, drained"
+    return f"{state}, draining" if host.HasField("draining_since") else state
+
+
 def hosts_table(hosts: Sequence[admin_pb2.Host]) -> str:
     headers = ("ID", "HOSTNAME", "STATE", "LAST HEARTBEAT", "CPU", "MEMORY", "GPUS", "AGENT")
     return table(headers, [_host_row(host) for host in hosts])
@@ -72,7 +85,7 @@ def _host_row(host: admin_pb2.Host) -> tuple[str, ...]:
     return (
         host.id,
         host.hostname,
-        STATE_NAMES.get(host.state, "unknown"),
+        host_state(host),
         age(host.last_heartbeat_at),
         f"{load.cpu_percent:.0f}%" if has_telemetry else "-",
         f"{size(load.memory_used_bytes)} / {size(load.memory_total_bytes)}"
@@ -89,7 +102,7 @@ def host_details(host: admin_pb2.Host) -> str:
     pairs = [
         ("id", host.id),
         ("hostname", host.hostname),
-        ("state", STATE_NAMES.get(host.state, "unknown")),
+        ("state", host_state(host)),
         ("agent", host.agent_version or "-"),
         ("os", host.os or "-"),
         ("joined", age(host.joined_at)),

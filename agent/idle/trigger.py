@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..snapshot.engine import Restored, Taken
+from ..snapshot.prefetch import Prefetched
 from .clock import Clock
 from .explain import duration
 from .hooks import hook_commands, run_hook
@@ -123,5 +124,8 @@ class NoSnapshotRepository:
     def take(self, tags: list[str], *, keep: bool) -> Taken:
         raise RuntimeError(self._message)
 
-    def restore(self, reference: str) -> Restored:
+    def restore(self, reference: str, repository: str = "") -> Restored:
+        raise RuntimeError(self._message)
+
+    def prefetch(self, references: list[str], repository: str = "") -> Prefetched:
         raise RuntimeError(self._message)

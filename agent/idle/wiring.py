@@ -12,6 +12,7 @@ from torpor.proto.v1 import agent_pb2
 from ..config import AgentConfig
 from ..gpu.model import GpuProbe
 from ..snapshot.engine import SnapshotEngine
+from ..snapshot.placement import Placement, SnapshotFenced
 from ..snapshot.snapshotter import EngineSnapshotter, Post
 from .clock import Clock, SystemClock
 from .explain import summary
@@ -54,13 +55,16 @@ def default_sources(config: AgentConfig, gpu_probe: GpuProbe | None = None) -> I
     )
 
 
-def default_snapshotter(config: AgentConfig, post: Post | None = None) -> SnapshotEngine:
-    """The snapshot engine on `[snapshot]`; without a repository, every operation is refused."""
-    if config.snapshot.repository is None:
+def default_snapshotter(
+    config: AgentConfig, post: Post | None = None, placement: Placement | None = None
+) -> SnapshotEngine:
+    """The snapshot engine on `[snapshot]`; without a repository, every operation is refused.
+    With a `placement`, the assignment may name the repository instead."""
+    if config.snapshot.repository is None and placement is None:
         return NoSnapshotRepository("no snapshot repository configured ([snapshot] repository)")
     if config.snapshot.workspace is None:
         return NoSnapshotRepository("no workspace configured ([snapshot] workspace)")
-    return EngineSnapshotter(config, post)
+    return EngineSnapshotter(config, post, placement)
 
 
 class IdleAgent:
@@ -119,7 +123,8 @@ class IdleAgent:
             taken = await self.trigger.run(order.reason, grace)
         except HibernateAborted as error:
             log.warning("%s", error)
-            return agent_pb2.CommandResult(ok=False, error=str(error))
+            fenced = isinstance(error.__cause__, SnapshotFenced)  # a newer placement won
+            return agent_pb2.CommandResult(ok=False, error=str(error), fenced=fenced)
         return agent_pb2.CommandResult(
             ok=True, snapshot_id=taken.snapshot_id, outputs=taken.outputs()
         )

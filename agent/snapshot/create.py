@@ -23,6 +23,7 @@ from .errors import WorkspaceError
 from .format import FORMAT_VERSION, Entry, IndexObject, Manifest, SnapshotStats, chunk_id, pack_key
 from .pack import PackWriter, SealedPack
 from .parallel import run_all
+from .placement import CommitGuard, SnapshotFenced
 from .progress import Progress
 from .repository import Repository
 from .scan import Scanner
@@ -42,6 +43,7 @@ class CreateOptions:
     tags: list[str] = field(default_factory=list)
     parent: str | None = None  # a snapshot id; None: the newest of this host and workspace
     hostname: str = field(default_factory=socket.gethostname)
+    guard: CommitGuard | None = None  # fencing: may veto the manifest write
 
 
 class _Uploads:
@@ -104,10 +106,24 @@ class SnapshotCreator:
         self._uploads.flush()
         manifest = self._manifest(scan.entries, parent_id, len(scan.skipped))
         manifest.stats.duration_s = round(time.monotonic() - started, 3)
-        snapshot_id = self._repo.write_manifest(manifest)
+        snapshot_id = self._commit(manifest)
         if scan.skipped:
             log.info("skipped %d special file(s), e.g. %s", len(scan.skipped), scan.skipped[0])
         return snapshot_id, manifest
+
+    def _commit(self, manifest: Manifest) -> str:
+        """Writes the manifest, between the guard's two checks (agent/fencing/claims.py)."""
+        guard = self._options.guard
+        if guard is None:
+            return self._repo.write_manifest(manifest)
+        guard.before_commit(self._repo.store)
+        snapshot_id = self._repo.write_manifest(manifest)
+        try:
+            guard.after_commit(self._repo.store)
+        except SnapshotFenced:
+            self._repo.delete_snapshot(snapshot_id)
+            raise
+        return snapshot_id
 
     def _parent(self) -> tuple[str | None, Manifest | None]:
         options = self._options

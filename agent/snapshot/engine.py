@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from .prefetch import Prefetched
+
 
 @dataclass(frozen=True)
 class Taken:
@@ -56,6 +58,11 @@ class SnapshotEngine(Protocol):
         """A snapshot now (pinned when `keep`)."""
         ...
 
-    def restore(self, reference: str) -> Restored:
-        """Restores `reference` into the workspace, which must be empty."""
+    def restore(self, reference: str, repository: str = "") -> Restored:
+        """Restores `reference` into the workspace, which must be empty. `repository`
+        (a URL; empty: the configured one) is where it and later snapshots live."""
+        ...
+
+    def prefetch(self, references: list[str], repository: str = "") -> Prefetched:
+        """Caches the chunks of these snapshots locally (a warm standby)."""
         ...

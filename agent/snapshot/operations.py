@@ -14,11 +14,14 @@ from pathlib import Path
 
 from ..config import AgentConfig
 from . import locks
+from .chunk_cache import ChunkCache
 from .codec import Compression
 from .create import CreateOptions, SnapshotCreator
 from .errors import SnapshotError, WorkspaceError
 from .format import Manifest
 from .memory import keep_large_buffers_in_mmap
+from .placement import CommitGuard
+from .prefetch import Prefetched, prefetch
 from .progress import Progress
 from .prune import PruneReport, prune
 from .repository import Repository, SnapshotInfo
@@ -43,6 +46,13 @@ class Settings:
     excludes: list[str]
     cache_dir: Path
     config: AgentConfig
+    chunk_cache_bytes: int = 0
+    """Bound of the prefetched-chunk cache (`[snapshot] chunk_cache_mib`); 0: no cache."""
+
+    def chunk_cache(self) -> ChunkCache | None:
+        if self.chunk_cache_bytes <= 0:
+            return None
+        return ChunkCache(self.cache_dir / "chunks", self.chunk_cache_bytes)
 
     @classmethod
     def from_config(
@@ -63,6 +73,7 @@ class Settings:
             excludes=list(section.exclude),
             cache_dir=config.state_dir() / "cache",
             config=config,
+            chunk_cache_bytes=section.chunk_cache_mib * 1024 * 1024,
         )
 
 
@@ -81,7 +92,13 @@ def _repository(settings: Settings, *, init: bool = False) -> Iterator[Repositor
 
 
 def create(
-    settings: Settings, progress: Progress, *, tags: list[str], parent: str | None, keep: bool
+    settings: Settings,
+    progress: Progress,
+    *,
+    tags: list[str],
+    parent: str | None,
+    keep: bool,
+    guard: CommitGuard | None = None,
 ) -> tuple[str, Manifest]:
     if settings.workspace is None:
         raise SnapshotError("no workspace: set [snapshot] workspace or pass --workspace")
@@ -95,6 +112,7 @@ def create(
         excludes=settings.excludes,
         tags=tags,
         parent=parent,
+        guard=guard,
     )
     keep_large_buffers_in_mmap()
     with (
@@ -123,8 +141,18 @@ def restore(settings: Settings, reference: str, target: Path, progress: Progress
     keep_large_buffers_in_mmap()
     with _repository(settings) as repository:
         info = repository.find(reference)
-        Restorer(repository, info.manifest, target, settings.threads).run(progress)
+        cache = settings.chunk_cache()
+        Restorer(repository, info.manifest, target, settings.threads, cache).run(progress)
     return info.id
+
+
+def prefetch_snapshots(settings: Settings, references: list[str], progress: Progress) -> Prefetched:
+    """Caches the chunks of these snapshots locally (a warm standby; see prefetch.py)."""
+    cache = settings.chunk_cache()
+    if cache is None:
+        raise SnapshotError("the chunk cache is off ([snapshot] chunk_cache_mib = 0)")
+    with _repository(settings) as repository:
+        return prefetch(repository, references, cache, settings.threads, progress)
 
 
 def check(settings: Settings, *, read_data: bool, progress: Progress) -> VerifyReport:

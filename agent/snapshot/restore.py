@@ -1,6 +1,8 @@
 """`snapshot restore`: rebuild a tree from a manifest, checking every chunk before writing it.
 
-Packs are fetched in parallel, only the byte ranges holding needed chunks. Each chunk is
+Packs are fetched in parallel, only the byte ranges holding needed chunks; chunks a warm
+standby prefetched into the local chunk cache are read from there instead (and downloaded
+after all when a cached copy fails its hash). Each chunk is
 decompressed and hashed *before* its bytes reach any file, and each file is written under
 a temporary name and renamed into place only when complete: a damaged or missing object
 stops the restore with the object and file named, and never leaves a silently wrong file.
@@ -17,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .chunk_cache import ChunkCache
 from .codec import CodecError, verified
 from .errors import IntegrityError
 from .format import Entry, Manifest, pack_key
@@ -28,6 +31,7 @@ from .store.base import ObjectNotFound
 MERGE_GAP_BYTES = 1024 * 1024  # fetch two blobs in one ranged GET if this close
 MAX_RANGE_BYTES = 6 * 1024 * 1024  # but no bigger: under the mmap threshold, buffers are reused
 TEMP_PREFIX = ".torpor-restore-"
+CACHED_PER_TASK = 32  # cached chunks read by one task: fewer, longer tasks, writes in file order
 
 
 @dataclass
@@ -46,9 +50,21 @@ class _Target:
     offset: int
 
 
+_Work = list[bytes] | tuple[str, dict[bytes, list[_Target]]]
+
+
 class Restorer:
-    def __init__(self, repository: Repository, manifest: Manifest, target: Path, threads: int):
+    def __init__(
+        self,
+        repository: Repository,
+        manifest: Manifest,
+        target: Path,
+        threads: int,
+        cache: ChunkCache | None = None,
+    ):
         self._repo = repository
+        self._cache = cache
+        self._cached: dict[bytes, list[_Target]] = defaultdict(list)
         self._manifest = manifest
         self._target = target
         self._threads = threads
@@ -69,7 +85,8 @@ class Restorer:
         progress.set_totals(len(self._files), total)
         try:
             self._create_files()
-            run_all(self._threads, self._restore_pack, list(by_pack.items()), "restore")
+            work: list[_Work] = [*self._cached_batches(), *by_pack.items()]
+            run_all(self._threads, self._restore_one, work, "restore")
         except BaseException:
             self._discard_temps()
             raise
@@ -93,9 +110,21 @@ class Restorer:
                 offset = start
                 for cid, length in chunks:
                     location = self._location(cid, entry)
-                    by_pack[location.pack_id][cid].append(_Target(file, offset))
+                    if cid in self._cached or (self._cache and self._cache.has(cid)):
+                        self._cached[cid].append(_Target(file, offset))
+                    else:
+                        by_pack[location.pack_id][cid].append(_Target(file, offset))
                     offset += length
         return by_pack
+
+    def _cached_batches(self) -> list[list[bytes]]:
+        """Cached chunks in groups, in the order their first target is written."""
+        ordered = sorted(
+            self._cached,
+            key=lambda c: (self._cached[c][0].file.entry.path, self._cached[c][0].offset),
+        )
+        step = CACHED_PER_TASK
+        return [ordered[i : i + step] for i in range(0, len(ordered), step)]
 
     def _location(self, cid: bytes, entry: Entry) -> Location:
         try:
@@ -122,10 +151,31 @@ class Restorer:
             os.ftruncate(fd, file.entry.size)  # the holes of a sparse file stay holes
         return fd
 
+    def _restore_one(self, work: _Work) -> None:
+        """Some cached chunks (their ids), or a pack and the chunks it must supply."""
+        if isinstance(work, list):
+            for cid in work:
+                self._restore_cached(cid)
+        else:
+            self._restore_pack(work)
+
+    def _restore_cached(self, cid: bytes) -> None:
+        """From the chunk cache (hash-checked there); a miss downloads just this chunk."""
+        targets = self._cached[cid]
+        plain: bytes | memoryview | None = self._cache.get(cid) if self._cache else None
+        if plain is None:
+            location = self._repo.chunks[cid]
+            data = self._fetch(
+                location.pack_id, location.offset, location.stored_length, targets[0]
+            )
+            plain = self._verified(cid, location, memoryview(data), targets[0])
+        for target in targets:
+            self._write(target, plain)
+
     def _restore_pack(self, item: tuple[str, dict[bytes, list[_Target]]]) -> None:
         pack_id, wanted = item
         blobs = sorted(((cid, self._repo.chunks[cid]) for cid in wanted), key=lambda b: b[1].offset)
-        for start, end, group in _ranges(blobs):
+        for start, end, group in ranges(blobs):
             data = self._fetch(pack_id, start, end - start, wanted[group[0][0]][0])
             for cid, location in group:
                 relative = location.offset - start
@@ -235,21 +285,21 @@ class Restorer:
         return self._target if entry.path == "." else self._target / entry.path
 
 
-def _ranges(
+def ranges(
     blobs: list[tuple[bytes, Location]],
 ) -> list[tuple[int, int, list[tuple[bytes, Location]]]]:
     """Groups blobs sorted by offset into byte ranges worth one GET each."""
-    ranges: list[tuple[int, int, list[tuple[bytes, Location]]]] = []
+    found: list[tuple[int, int, list[tuple[bytes, Location]]]] = []
     for cid, location in blobs:
         end = location.offset + location.stored_length
         if (
-            ranges
-            and location.offset - ranges[-1][1] <= MERGE_GAP_BYTES
-            and end - ranges[-1][0] <= MAX_RANGE_BYTES
+            found
+            and location.offset - found[-1][1] <= MERGE_GAP_BYTES
+            and end - found[-1][0] <= MAX_RANGE_BYTES
         ):
-            start, _, group = ranges[-1]
+            start, _, group = found[-1]
             group.append((cid, location))
-            ranges[-1] = (start, max(end, ranges[-1][1]), group)
+            found[-1] = (start, max(end, found[-1][1]), group)
         else:
-            ranges.append((location.offset, end, [(cid, location)]))
-    return ranges
+            found.append((location.offset, end, [(cid, location)]))
+    return found

@@ -14,14 +14,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from torpor.common.timestamps import to_timestamp, utc_now
 from torpor.proto.v1 import agent_pb2, common_pb2
 
 from ..config import AgentConfig
-from . import operations
+from . import assigned, operations
 from .engine import Restored, Taken
 from .into_workspace import restore_into_workspace
+from .placement import Placement
+from .prefetch import Prefetched
 from .progress import Listener, Progress, Reporter
 
 log = logging.getLogger(__name__)
@@ -38,19 +41,24 @@ class EngineSnapshotter:
     snapshot, and a restore must not run while the workspace is being read.
     """
 
-    def __init__(self, config: AgentConfig, post: Post | None = None) -> None:
+    def __init__(
+        self, config: AgentConfig, post: Post | None = None, placement: Placement | None = None
+    ) -> None:
         self._config = config
         self._post = post
+        self._placement = placement
         self._lock = threading.Lock()
 
     def create(self, tag: str) -> Taken:
         return self.take([tag], keep=False)
 
     def take(self, tags: list[str], *, keep: bool) -> Taken:
-        settings = operations.Settings.from_config(self._config)
+        placement = self._placement
+        settings = self._settings()
+        guard = placement.commit_guard() if placement is not None else None
         with self._lock, self._reporting("snapshot") as progress:
             snapshot_id, manifest = operations.create(
-                settings, progress, tags=tags, parent=None, keep=keep
+                settings, progress, tags=tags, parent=None, keep=keep, guard=guard
             )
         stats = manifest.stats
         log.info(
@@ -62,14 +70,40 @@ class EngineSnapshotter:
         )
         return Taken(snapshot_id, stats.files, stats.bytes, stats.bytes_new, stats.duration_s)
 
-    def restore(self, reference: str) -> Restored:
-        settings = operations.Settings.from_config(self._config)
+    def restore(self, reference: str, repository: str = "") -> Restored:
+        """`repository` (a Restore command's) overrides the assignment's and the config's."""
+        settings = self._settings(repository)
         with self._lock, self._reporting("restore") as progress:
             started = time.monotonic()
             snapshot_id = restore_into_workspace(settings, reference, progress)
             seconds = time.monotonic() - started
+            if repository:  # the workspace is now that repository's: snapshot there
+                assigned.adopt(self._config, repository)
         log.info("restored snapshot %s in %.1fs", snapshot_id[:12], seconds)
         return Restored(snapshot_id, progress.total_files, progress.total_bytes, seconds)
+
+    def prefetch(self, references: list[str], repository: str = "") -> Prefetched:
+        settings = self._settings(repository)
+        with self._lock, self._reporting("prefetch") as progress:
+            started = time.monotonic()
+            done = operations.prefetch_snapshots(settings, references, progress)
+            seconds = time.monotonic() - started
+        log.info(
+            "prefetched %d chunk(s) of %s: %d bytes downloaded in %.1fs",
+            done.chunks - done.already_cached,
+            ",".join(i[:12] for i in done.snapshot_ids),
+            done.fetched_bytes,
+            seconds,
+        )
+        return replace(done, seconds=seconds)
+
+    def _settings(self, repository: str = "") -> operations.Settings:
+        """`[snapshot]` on the repository named here, else the assignment's, else the one
+        a restore adopted, else the configured one."""
+        if not repository and self._placement is not None:
+            repository = self._placement.repository() or ""
+        url = repository or assigned.repository(self._config)
+        return operations.Settings.from_config(self._config, repository=url or None)
 
     @contextmanager
     def _reporting(self, operation: str) -> Iterator[Progress]:

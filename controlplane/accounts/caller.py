@@ -43,6 +43,21 @@ class Caller:
     """Set for a login session (JWT); None for an API key."""
     api_key_id: str | None = None
     """Set when the request came with an API key."""
+    fleet_wide: bool = False
+    """An operator acting on every team's resources (admin token, operator routes)."""
+
+    @classmethod
+    def operator_token(cls, name: str) -> Caller:
+        """The operator behind admin token `name` (AdminService, operator HTTP routes): any
+        team's instances, as an owner would, so gRPC runs the same checks as HTTP."""
+        return cls(
+            user_id="",
+            email=f"admin token {name!r}",
+            team_id="",
+            role=Role.OWNER,
+            is_operator=True,
+            fleet_wide=True,
+        )
 
     def require(self, allowed: frozenset[Role], action: str) -> None:
         """PermissionDenied (403) naming the action and the roles that may do it."""
@@ -58,7 +73,7 @@ class Caller:
 
     def owns(self, team_id: str, what: str, ident: str) -> None:
         """NotFound unless the resource belongs to the caller's current team."""
-        if team_id != self.team_id:
+        if team_id != self.team_id and not self.fleet_wide:
             raise NotFound(f"no {what} {ident} in your current team")
 
 

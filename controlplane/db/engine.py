@@ -10,6 +10,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from .sqlite_locks import SQLiteLockingSession
+
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
@@ -79,5 +81,10 @@ def _postgres_engine(url: URL) -> AsyncEngine:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose objects stay readable after commit (services return them)."""
+    """Sessions whose objects stay readable after commit (services return them); on SQLite,
+    sessions whose FOR UPDATE reads lock (sqlite_locks.py)."""
+    if engine.dialect.name == "sqlite":
+        return async_sessionmaker(
+            engine, expire_on_commit=False, sync_session_class=SQLiteLockingSession
+        )
     return async_sessionmaker(engine, expire_on_commit=False)

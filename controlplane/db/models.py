@@ -4,12 +4,13 @@ a change here needs a new migration (autogenerate compares against this metadata
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .types import UTCDateTime
+from .types import ExactDecimal, UTCDateTime
 
 HOST_CONNECTED = "connected"
 HOST_DISCONNECTED = "disconnected"
@@ -234,6 +235,8 @@ class InstanceRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    epoch: Mapped[int] = mapped_column(default=0)
+    """The current placement's epoch (design.md "Failover and fencing"); 0: never placed."""
 
 
 class SnapshotRecordRow(Base):
@@ -289,4 +292,161 @@ class RetentionPolicyRow(Base):
     keep_last: Mapped[int]
     keep_daily: Mapped[int]
     keep_weekly: Mapped[int]
+    updated_at: Mapped[datetime]
+
+
+# --- savings (design.md, "Savings accounting") ----------------------------------------
+
+
+class LedgerRow(Base):
+    """One interval of the append-only savings ledger.
+
+    Never updated but once: `ended_at` is set when the interval closes (a guarded UPDATE
+    ... WHERE ended_at IS NULL). `key` is unique, so a replayed event or a restarted
+    control plane writing the same interval again is a no-op."""
+
+    __tablename__ = "savings_ledger"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    instance_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    team_id: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    kind: Mapped[str] = mapped_column(String(16))
+    """running, hibernated, unplaced (compute: they tile the instance's life), standby,
+    storage."""
+    seq: Mapped[int] = mapped_column(default=0)
+    """Order of an instance's compute intervals (1, 2, ...); 0 for standby and storage."""
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    gpu_type: Mapped[str] = mapped_column(String(64), default="")
+    gpu_count: Mapped[int] = mapped_column(default=0)
+    region: Mapped[str] = mapped_column(String(64), default="")
+    provider: Mapped[str] = mapped_column(String(64), default="")
+    host_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal())
+    """Per hour of the whole machine (running, standby; hibernated: the price it saves),
+    per GB-month for storage."""
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(1))
+    """GB for storage; 1 otherwise."""
+    share_of: Mapped[int] = mapped_column(default=1)
+    """Standby: the cost is split evenly among this many protected instances."""
+    source: Mapped[str] = mapped_column(String(64), default="")
+    """What opened it: the instance state it mirrors, `placed`, `standby:<pool>`, `daily`."""
+
+
+# --- operators (design.md, "Operators and torporctl") ---------------------------------
+
+
+class HostDrainRow(Base):
+    """A host being drained: no new placements on it; its instances are moved off.
+
+    A row of its own (not columns of `hosts`) so undraining is a delete and placement
+    code filters with one NOT IN (`fleet/draining.py`)."""
+
+    __tablename__ = "host_drains"
+
+    host_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(255))
+    drained_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Set when no live instance was left on the host."""
+
+
+# --- warm pools (design.md, "Warm pools") ------------------------------------------------
+
+
+class WarmPoolRow(Base):
+    """A target number of standby hosts for one (provider, GPU type, count, region)."""
+
+    __tablename__ = "warm_pools"
+    __table_args__ = (
+        UniqueConstraint("provider", "gpu_type", "gpu_count", "region", name="uq_warm_pools_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    gpu_type: Mapped[str] = mapped_column(String(64))
+    gpu_count: Mapped[int]
+    region: Mapped[str] = mapped_column(String(64))
+    target: Mapped[int]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    max_idle_s: Mapped[int]
+    """A standby unclaimed this long is released and replaced (0: never)."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class StandbyHostRow(Base):
+    """One standby host of a pool, from the acquire journalled for it to its release or
+    claim. Kept afterwards (state `released` or `claimed`): its standby interval and price
+    are what standby cost is computed from, even once the pool is gone."""
+
+    __tablename__ = "standby_hosts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """Also the provider request id: a retried acquire gets the same host."""
+    pool_id: Mapped[str] = mapped_column(String(32), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    gpu_type: Mapped[str] = mapped_column(String(64))
+    gpu_count: Mapped[int]
+    region: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    """acquiring, ready, claimed, releasing, released."""
+    host_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    lease_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    price_per_hour_cents: Mapped[int] = mapped_column(default=0)
+    prefetched: Mapped[list[Any]] = mapped_column(default=list)
+    """Snapshot ids whose chunks the host's cache holds."""
+    created_at: Mapped[datetime]
+    acquired_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When it stopped being a standby (claimed or released)."""
+    claimed_by_instance: Mapped[str | None] = mapped_column(String(32), default=None)
+    claim_request_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- failover (design.md, "Failover and fencing") -------------------------------------
+
+
+class PlacementRow(Base):
+    """One placement of an instance on a host. The epoch (1, 2, ...) is the fencing token:
+    the primary key makes each one unique per instance, a replacement gets N+1. Open while
+    `ended_at` is unset; the interval is what a host cost (savings)."""
+
+    __tablename__ = "placements"
+
+    instance_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[str] = mapped_column(String(64), index=True)
+    lease_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    provider: Mapped[str] = mapped_column(String(64))
+    chosen_by: Mapped[str] = mapped_column(String(32))
+    """acquired, standby_same_region or standby_other_region."""
+    operation_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    end_reason: Mapped[str] = mapped_column(String(32), default="")
+    """hibernated, deleted, failed_over, wake_failed, failover_failed."""
+
+
+class FailoverSettingsRow(Base):
+    """Failover settings: scope `global`, or an instance id whose unset fields inherit."""
+
+    __tablename__ = "failover_settings"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool | None] = mapped_column(default=None)
+    allow_other_region: Mapped[bool | None] = mapped_column(default=None)
+    snapshot_every_s: Mapped[int | None] = mapped_column(default=None)
+    max_snapshot_age_s: Mapped[int | None] = mapped_column(default=None)
     updated_at: Mapped[datetime]

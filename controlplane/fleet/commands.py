@@ -43,8 +43,12 @@ class PendingCommands:
         self, command_id: str, future: asyncio.Future[CommandResult], timeout_s: float
     ) -> CommandResult:
         try:
-            # shielded: one caller's timeout must not cancel another's wait on the same id
-            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+            # shielded: one caller's timeout must not cancel another's wait on the same id.
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # arrives as the future completes (it returns or raises the result instead), so
+            # a control plane stopping while a host dropped kept resending until timeout_s.
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(future)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"no answer to command {command_id} within {timeout_s:g} s"

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..errors import FailedPrecondition, Unavailable
 from .commands import PendingCommands
@@ -21,7 +21,7 @@ from .service import HostService
 from .stream import AgentStream
 
 log = logging.getLogger(__name__)
-MAX_REAP_INTERVAL_S = 1.0
+MAX_REAP_INTERVAL_S = 0.25  # a due host is found within this: detection is ttl+grace, not more
 
 
 class AgentHub:
@@ -36,6 +36,15 @@ class AgentHub:
         self._clock = clock
         self._streams: dict[str, AgentStream] = {}
         self._awaiting: dict[str, float] = {}  # restart: host id -> reconnect deadline
+        self._gone: dict[str, float] = {}  # stream ended: host id -> reconnect deadline
+        self.on_lost: Callable[[str, str], Awaitable[None]] | None = None
+        """Set by failover: (host id, why) once a host is lost, i.e. silent for ttl+grace,
+        or disconnected and not back within ttl+grace. Never called for a restart alone."""
+        self.held_elsewhere: Callable[[], Awaitable[list[str]]] | None = None
+        """Set by failover: hosts recorded disconnected that still hold a running
+        instance. A restart gives them a deadline too: a host that disconnected just
+        before the control plane went down (its deadline never ran) is lost, as it would
+        have been, if it is not back within ttl+grace."""
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pending = PendingCommands()
         self._reaper: asyncio.Task[None] | None = None
@@ -54,7 +63,10 @@ class AgentHub:
     async def start(self) -> None:
         """Gives hosts recorded as connected a fresh deadline, then starts the reaper."""
         deadline = self._deadline()
-        self._awaiting = {host_id: deadline for host_id in await self._hosts.connected_ids()}
+        awaited = await self._hosts.connected_ids()
+        if self.held_elsewhere is not None:
+            awaited += await self.held_elsewhere()
+        self._awaiting = {host_id: deadline for host_id in awaited}
         interval = min(MAX_REAP_INTERVAL_S, self.policy.lost_after_s / 4)
         self._reaper = asyncio.create_task(self._reap_forever(interval), name="torpor-reaper")
 
@@ -85,6 +97,7 @@ class AgentHub:
             stream = AgentStream(hello.host_id, self._deadline())
             self._streams[hello.host_id] = stream
             self._awaiting.pop(hello.host_id, None)
+            self._gone.pop(hello.host_id, None)
             view = await self._hosts.record_hello(hello)
         return stream, view
 
@@ -93,19 +106,34 @@ class AgentHub:
         stream.deadline = self._deadline()
 
     async def disconnect(self, stream: AgentStream, reason: str) -> None:
-        """The stream ended; the host is disconnected unless a newer stream replaced it."""
-        await self._remove(stream, reason, "host.disconnected")
+        """The stream ended; the host is disconnected unless a newer stream replaced it,
+        and lost if it is not back within ttl+grace of its last message: the silence began
+        then, not when the connection broke (a killed agent is lost ttl+grace after it last
+        spoke, not up to 25 s)."""
+        if await self._remove(stream, reason, "host.disconnected") and self._accepting:
+            self._gone[stream.host_id] = stream.deadline
 
-    async def _remove(self, stream: AgentStream, reason: str, kind: str) -> None:
+    async def _remove(self, stream: AgentStream, reason: str, kind: str) -> bool:
         async with self._locks[stream.host_id]:
             if self._streams.get(stream.host_id) is not stream:
-                return
+                return False
             del self._streams[stream.host_id]
             stream.close(Unavailable(reason) if kind == "host.lost" else None)
             self._pending.fail_host(stream.host_id, Unavailable(f"host disconnected: {reason}"))
             await self._hosts.record_disconnect(
                 stream.host_id, reason, kind, "warning" if kind == "host.lost" else "info"
             )
+        if kind == "host.lost":
+            await self._lost(stream.host_id, reason)
+        return True
+
+    async def _lost(self, host_id: str, reason: str) -> None:
+        if self.on_lost is None:
+            return
+        try:
+            await self.on_lost(host_id, reason)
+        except Exception:  # the reaper must go on; failover reports its own failures
+            log.exception("reacting to the loss of host %s failed", host_id)
 
     async def send_command(self, host_id: str, command: Command, timeout_s: float) -> CommandResult:
         """Sends `command` down the host's stream and waits for its result.
@@ -138,6 +166,12 @@ class AgentHub:
             await self._remove(stream, f"no message for {silence:g} s", "host.lost")
         for host_id in [h for h, deadline in self._awaiting.items() if deadline <= now]:
             await self._write_off(host_id)
+        for host_id in [h for h, deadline in self._gone.items() if deadline <= now]:
+            if self._gone.pop(host_id, None) is not None and host_id not in self._streams:
+                silence = self.policy.lost_after_s
+                reason = f"disconnected and silent for {silence:g} s since its last message"
+                await self._hosts.record_lost(host_id, reason)
+                await self._lost(host_id, reason)
 
     async def _write_off(self, host_id: str) -> None:
         async with self._locks[host_id]:
@@ -148,3 +182,4 @@ class AgentHub:
                 "of a control-plane restart"
             )
             await self._hosts.record_disconnect(host_id, reason, "host.lost", "warning")
+        await self._lost(host_id, reason)

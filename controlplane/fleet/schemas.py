@@ -29,6 +29,10 @@ class HostView:
     last_heartbeat_at: datetime | None
     telemetry: dict[str, Any] | None
     booted_at: datetime | None = None
+    draining_since: datetime | None = None
+    """Set while the host is drained (no new placements); see operators/drain.py."""
+    drained_at: datetime | None = None
+    """Set once no instance was left on the draining host."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,18 @@ class HostPage:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """The instance a host serves at an epoch (design.md "Failover and fencing")."""
+
+    instance_id: str
+    epoch: int
+    repository: str = ""
+    """The instance's snapshot repository URL; empty: the agent's configured one."""
+    fence_after_s: float = 0.0
+    """The agent stops the instance's work after this long without the control plane."""
+
+
+@dataclass(frozen=True)
 class Hello:
     """What an agent says first on its stream."""
 
@@ -52,6 +68,8 @@ class Hello:
     labels: dict[str, str] = field(default_factory=dict)
     gpus: list[dict[str, Any]] = field(default_factory=list)
     booted_at: datetime | None = None
+    assignment: Assignment | None = None
+    """The assignment the agent holds; None: it serves no instance (or is too old to say)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,9 @@ class Restore:
     """Restore a snapshot of the agent's repository into its (empty) workspace (long)."""
 
     snapshot_id: str
+    repository: str = ""
+    """The repository to restore from (a warm standby's is not its own); empty: the
+    agent's configured one."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +126,30 @@ class SetIdlePolicy:
     policy: dict[str, Any] = field(default_factory=dict)
 
 
-Action = Ping | Hibernate | Restore | TakeSnapshot | SetIdlePolicy
+@dataclass(frozen=True)
+class Prefetch:
+    """A warm standby caches these snapshots' chunks (long)."""
+
+    repository: str = ""
+    snapshot_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Assign:
+    """This host now serves `assignment` (before any other command of that placement)."""
+
+    assignment: Assignment
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A newer placement (`epoch`) replaced this host: stop the instance's work."""
+
+    reason: str
+    epoch: int
+
+
+Action = Ping | Hibernate | Restore | TakeSnapshot | SetIdlePolicy | Prefetch | Assign | Fence
 
 
 @dataclass(frozen=True)
@@ -118,6 +162,8 @@ class Command:
     action: Action
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     issued_at: datetime = field(default_factory=utc_now)
+    epoch: int = 0
+    """The placement epoch an instance command belongs to (0: none, e.g. Ping)."""
 
 
 @dataclass(frozen=True)
@@ -128,3 +174,6 @@ class CommandResult:
     outputs: dict[str, str] = field(default_factory=dict)
     snapshot_id: str = ""
     """Hibernate, TakeSnapshot, Restore: the snapshot's full id, when ok."""
+    fenced: bool = False
+    """The agent refused: the command's epoch is older than the one it holds, or it is
+    fenced."""

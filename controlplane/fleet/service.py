@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torpor.common.timestamps import utc_now
 
-from ..db.models import HOST_CONNECTED, HOST_DISCONNECTED, HostRow
+from ..db.models import HOST_CONNECTED, HOST_DISCONNECTED, HostDrainRow, HostRow
 from ..errors import InvalidArgument, NotFound
 from ..events.bus import EventBus
 from ..events.schemas import Event, Severity
+from .draining import drains_of
 from .schemas import Hello, HostPage, HostState, HostView
 
 MAX_PAGE_SIZE = 500
@@ -88,12 +89,19 @@ class HostService:
         )
         return True
 
+    async def record_lost(self, host_id: str, reason: str) -> None:
+        """Emits `host.lost` for a host already disconnected that did not come back in time
+        (a killed agent, a cut network): the moment failover may begin, on the record."""
+        attributes = {"reason": reason}
+        event = Event("host.lost", reason, host_id, "warning", attributes)
+        await self._bus.publish(event)
+
     async def get(self, host_id: str) -> HostView:
         async with self._sessions() as session:
             row = await session.get(HostRow, host_id)
-        if row is None:
-            raise NotFound(f"no host {host_id!r}", field="host_id")
-        return to_view(row)
+            if row is None:
+                raise NotFound(f"no host {host_id!r}", field="host_id")
+            return to_view(row, (await drains_of(session, [host_id])).get(host_id))
 
     async def list(
         self, state: HostState | None = None, limit: int | None = None, offset: int = 0
@@ -115,7 +123,9 @@ class HostService:
         async with self._sessions() as session:
             rows = list(await session.scalars(query))
             total = int(await session.scalar(counting) or 0)
-        return HostPage([to_view(r) for r in rows], total, limit or len(rows), offset)
+            drains = await drains_of(session, [r.id for r in rows])
+        views = [to_view(r, drains.get(r.id)) for r in rows]
+        return HostPage(views, total, limit or len(rows), offset)
 
     async def connected_ids(self) -> builtins.list[str]:
         async with self._sessions() as session:
@@ -138,7 +148,7 @@ def _state(value: str) -> HostState:
     return "connected" if value == HOST_CONNECTED else "disconnected"
 
 
-def to_view(row: HostRow) -> HostView:
+def to_view(row: HostRow, drain: HostDrainRow | None = None) -> HostView:
     return HostView(
         id=row.id,
         hostname=row.hostname,
@@ -153,4 +163,6 @@ def to_view(row: HostRow) -> HostView:
         last_heartbeat_at=row.last_heartbeat_at,
         telemetry=row.telemetry,
         booted_at=row.booted_at,
+        draining_since=drain.started_at if drain else None,
+        drained_at=drain.drained_at if drain else None,
     )

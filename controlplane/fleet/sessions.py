@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from ..errors import PermissionDenied
@@ -15,7 +16,7 @@ from ..events.bus import EventBus
 from ..events.schemas import Event
 from ..identity.host_credentials import HostCredentialService
 from .hub import AgentHub
-from .schemas import CommandResult, HeartbeatPolicy, Hello
+from .schemas import Assignment, Command, CommandResult, Fence, HeartbeatPolicy, Hello
 from .service import HostService
 from .stream import AgentStream
 
@@ -37,6 +38,14 @@ class AgentSessionService:
         self.idle_policy_of: Callable[[str], Awaitable[dict[str, Any]]] | None = None
         """Set by the instance service: the idle-policy override of the host's instance,
         sent in every Welcome (an agent that restarted gets it back)."""
+        self.assignment_of: Callable[[str], Awaitable[Assignment | None]] | None = None
+        """Set by failover: the instance the host serves now, re-stated in every Welcome."""
+        self.check_hello: Callable[[Hello], Awaitable[Fence | None]] | None = None
+        """Set by failover: a Fence for a host whose placement was replaced."""
+        self.on_preemption: Callable[[str, datetime | None, str, str], Awaitable[None]] | None = (
+            None
+        )
+        """Set by failover: (host id, deadline, source, detail) of a preemption notice."""
 
     @property
     def policy(self) -> HeartbeatPolicy:
@@ -55,7 +64,34 @@ class AgentSessionService:
                 field="host_id",
             )
         stream, _ = await self._hub.connect(hello)
+        fence = await self.check_hello(hello) if self.check_hello is not None else None
+        if fence is not None:  # goes out right after the Welcome
+            stream.send(
+                Command(fence, id=f"fence-{hello.host_id}-{fence.epoch}", epoch=fence.epoch)
+            )
         return stream
+
+    async def assignment(self, host_id: str) -> Assignment | None:
+        if self.assignment_of is None:
+            return None
+        return await self.assignment_of(host_id)
+
+    async def preemption(
+        self, stream: AgentStream, deadline: datetime | None, source: str, detail: str
+    ) -> None:
+        """The host is about to be taken away: failover decides what to do."""
+        self._hub.touch(stream)
+        await self._bus.publish(
+            Event(
+                "host.preemption_notice",
+                f"host {stream.host_id} will be taken away ({source}): {detail}".rstrip(": "),
+                host_id=stream.host_id,
+                severity="warning",
+                attributes={"source": source, "deadline": deadline.isoformat() if deadline else ""},
+            )
+        )
+        if self.on_preemption is not None:
+            await self.on_preemption(stream.host_id, deadline, source, detail)
 
     async def telemetry(self, stream: AgentStream, telemetry: dict[str, Any]) -> None:
         self._hub.touch(stream)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+from torpor.common.timestamps import from_timestamp
 from torpor.proto.v1 import agent_pb2, agent_pb2_grpc
 
 from ..errors import FailedPrecondition, TorporError, Unavailable
@@ -53,14 +54,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         except TorporError as err:
             await abort(context, err)
         idle_policy = await self._sessions.idle_policy(stream.host_id)
-        yield convert.welcome(stream.host_id, self._sessions.policy, idle_policy)
+        assignment = await self._sessions.assignment(stream.host_id)
+        yield convert.welcome(stream.host_id, self._sessions.policy, idle_policy, assignment)
         reader = asyncio.create_task(self._read(messages, stream))
         try:
             while (item := await stream.next_outbound()) is not None:
                 yield convert.outbound_to_proto(item)
         finally:
             reader.cancel()
-            await asyncio.shield(self._sessions.close(stream, "the stream ended"))
+            await self._inflight.shielded(self._sessions.close(stream, "the stream ended"))
         if stream.close_error is not None:
             await abort(context, stream.close_error)
 
@@ -101,5 +103,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             self._sessions.command_result(stream, result)
         elif kind == "idle_report":
             await self._sessions.idle_report(stream, message.idle_report.idle)
+        elif kind == "preemption_notice":
+            notice = message.preemption_notice
+            deadline = from_timestamp(notice.deadline) if notice.HasField("deadline") else None
+            await self._sessions.preemption(stream, deadline, notice.source, notice.detail)
         else:
             self._sessions.heard_from(stream)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
@@ -18,6 +18,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 S = TypeVar("S")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+T = TypeVar("T")
 
 
 class InFlight:
@@ -37,6 +38,15 @@ class InFlight:
         finally:
             if task is not None:
                 self._tasks.discard(task)
+
+    async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """`work` run to its end even if the handler awaiting it is cancelled, and tracked
+        till then: drain() waits for it, so a shutdown never disposes of the engine under
+        a write still in flight (on SQLite that left the loop's teardown hanging)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(task)
 
     async def drain(self, timeout_s: float) -> None:
         pending = {task for task in self._tasks if not task.done()}

@@ -13,14 +13,18 @@ from torpor.proto.v1 import admin_pb2, agent_pb2, common_pb2
 from ..events.schemas import Event, Severity
 from ..fleet.schemas import (
     Action,
+    Assign,
+    Assignment,
     Command,
     CommandResult,
+    Fence,
     HeartbeatPolicy,
     Hello,
     Hibernate,
     HostState,
     HostView,
     Ping,
+    Prefetch,
     Restore,
     SetIdlePolicy,
 )
@@ -47,6 +51,27 @@ def hello_from_proto(hello: agent_pb2.Hello) -> Hello:
         labels=dict(hello.labels),
         gpus=[message_to_dict(gpu) for gpu in hello.gpus],
         booted_at=from_timestamp(hello.booted_at) if hello.HasField("booted_at") else None,
+        assignment=assignment_from_proto(hello.assignment)
+        if hello.HasField("assignment")
+        else None,
+    )
+
+
+def assignment_from_proto(message: agent_pb2.Assignment) -> Assignment:
+    return Assignment(
+        instance_id=message.instance_id,
+        epoch=message.epoch,
+        repository=message.repository,
+        fence_after_s=message.fence_after_ms / 1000,
+    )
+
+
+def assignment_to_proto(assignment: Assignment) -> agent_pb2.Assignment:
+    return agent_pb2.Assignment(
+        instance_id=assignment.instance_id,
+        epoch=assignment.epoch,
+        repository=assignment.repository,
+        fence_after_ms=round(assignment.fence_after_s * 1000),
     )
 
 
@@ -93,6 +118,7 @@ def command_result_from_proto(result: agent_pb2.CommandResult) -> CommandResult:
         error=result.error,
         outputs=dict(result.outputs),
         snapshot_id=result.snapshot_id,
+        fenced=result.fenced,
     )
 
 
@@ -105,13 +131,18 @@ def policy_to_proto(policy: HeartbeatPolicy) -> agent_pb2.HeartbeatPolicy:
 
 
 def welcome(
-    host_id: str, policy: HeartbeatPolicy, idle_policy: dict[str, Any] | None = None
+    host_id: str,
+    policy: HeartbeatPolicy,
+    idle_policy: dict[str, Any] | None = None,
+    assignment: Assignment | None = None,
 ) -> agent_pb2.ControlMessage:
     message = agent_pb2.Welcome(
         host_id=host_id, server_version=torpor_version(), heartbeat=policy_to_proto(policy)
     )
     if idle_policy:
         message.idle_policy.CopyFrom(idle_policy_to_proto(idle_policy))
+    if assignment is not None:
+        message.assignment.CopyFrom(assignment_to_proto(assignment))
     return agent_pb2.ControlMessage(welcome=message)
 
 
@@ -122,13 +153,15 @@ def outbound_to_proto(item: Outbound) -> agent_pb2.ControlMessage:
 
 
 def command_to_proto(command: Command) -> agent_pb2.Command:
-    message = agent_pb2.Command(id=command.id, issued_at=to_timestamp(command.issued_at))
+    message = agent_pb2.Command(
+        id=command.id, issued_at=to_timestamp(command.issued_at), epoch=command.epoch
+    )
     kind, payload = _payload(command.action)
     getattr(message, kind).CopyFrom(payload)
     return message
 
 
-def _payload(action: Action) -> tuple[str, Message]:
+def _payload(action: Action) -> tuple[str, Message]:  # noqa: PLR0911 (one return per kind)
     """The Command oneof's field name and message for `action` (set even when all-default)."""
     if isinstance(action, Ping):
         return "ping", agent_pb2.Ping(payload=action.payload)
@@ -138,7 +171,17 @@ def _payload(action: Action) -> tuple[str, Message]:
             hibernate.grace_s = action.grace_s
         return "hibernate", hibernate
     if isinstance(action, Restore):
-        return "restore", agent_pb2.Restore(snapshot_id=action.snapshot_id)
+        return "restore", agent_pb2.Restore(
+            snapshot_id=action.snapshot_id, repository=action.repository
+        )
+    if isinstance(action, Prefetch):
+        return "prefetch", agent_pb2.Prefetch(
+            repository=action.repository, snapshot_ids=action.snapshot_ids
+        )
+    if isinstance(action, Assign):
+        return "assign", agent_pb2.Assign(assignment=assignment_to_proto(action.assignment))
+    if isinstance(action, Fence):
+        return "fence", agent_pb2.Fence(reason=action.reason, epoch=action.epoch)
     if isinstance(action, SetIdlePolicy):
         return "set_idle_policy", agent_pb2.SetIdlePolicy(
             policy=idle_policy_to_proto(action.policy)
@@ -172,7 +215,13 @@ def host_to_proto(host: HostView) -> admin_pb2.Host:
         labels=host.labels,
         joined_at=to_timestamp(host.joined_at),
     )
-    for name in ("last_heartbeat_at", "connected_at", "disconnected_at"):
+    for name in (
+        "last_heartbeat_at",
+        "connected_at",
+        "disconnected_at",
+        "draining_since",
+        "drained_at",
+    ):
         moment = getattr(host, name)
         if moment is not None:
             getattr(message, name).CopyFrom(to_timestamp(moment))

@@ -6,6 +6,7 @@ routes that do not stay public. Fleet-wide routes guard with `require_operator_o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from litestar import Request
@@ -32,6 +33,19 @@ async def provide_caller(request: AnyRequest) -> Caller:
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return connection.client.host if connection.client else "unknown"
+
+
+async def operator_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    """The operator behind an operator route, acting fleet-wide: an admin token's
+    (`Caller.operator_token`, as AdminService builds it) or a platform operator's."""
+    token = bearer(connection.headers.get("authorization"))
+    if token is not None and token.startswith(ADMIN_TOKEN_PREFIX):
+        services = control_plane_of(connection.app.state).services
+        principal = await services.admin_tokens.authenticate(token)
+        return Caller.operator_token(principal.name)
+    caller = await caller_of(connection)
+    caller.require_operator()
+    return replace(caller, fleet_wide=True)
 
 
 async def require_operator_or_admin(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from ..fleet.schemas import HostPage, HostState, HostView
 from ..fleet.service import MAX_PAGE_SIZE
+from ..operators.schemas import DrainView
 from ..runtime import ControlPlane
-from .caller import require_operator_or_admin
+from .caller import AnyRequest, operator_caller, require_operator_or_admin
 from .error_docs import errors
 from .paging import Offset
 
@@ -40,3 +41,37 @@ class HostController(Controller):
         self, control_plane: NamedDependency[ControlPlane], host_id: FromPath[str]
     ) -> HostView:
         return await control_plane.services.hosts.get(host_id)
+
+    @post(
+        "/{host_id:str}/drain",
+        status_code=202,
+        summary="Drain: no new placements, running instances hibernated",
+        responses=errors(401, 403, 404),
+    )
+    async def drain_host(
+        self,
+        request: AnyRequest,
+        control_plane: NamedDependency[ControlPlane],
+        host_id: FromPath[str],
+        failover: Annotated[
+            bool, QueryParameter(description="fail instances over instead of hibernating")
+        ] = False,
+    ) -> DrainView:
+        """202 with the drain; `host.drained` follows once no instance is left on it."""
+        caller = await operator_caller(request)
+        return await control_plane.services.drains.drain(caller, host_id, failover)
+
+    @post(
+        "/{host_id:str}/undrain",
+        status_code=200,
+        summary="Undrain: the host takes placements again",
+        responses=errors(401, 403, 404),
+    )
+    async def undrain_host(
+        self,
+        request: AnyRequest,
+        control_plane: NamedDependency[ControlPlane],
+        host_id: FromPath[str],
+    ) -> DrainView:
+        caller = await operator_caller(request)
+        return await control_plane.services.drains.undrain(caller, host_id)

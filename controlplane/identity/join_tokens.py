@@ -15,6 +15,9 @@ from . import tokens
 from .host_credentials import apply_credential, issue_credential
 from .schemas import JoinTokenInfo, Redemption
 
+MAX_NOTE_LENGTH = 255
+"""The column's width."""
+
 
 def _refused(reason: str) -> Unauthenticated:
     """The reason only: the client knows where its operator puts a new token."""
@@ -27,8 +30,14 @@ class JoinTokenService:
 
     async def create(self, ttl_s: float, note: str = "") -> str:
         """A new `tjt_…` token valid for `ttl_s` seconds, returned once."""
+        return (await self.issue(ttl_s, note))[0]
+
+    async def issue(self, ttl_s: float, note: str = "") -> tuple[str, JoinTokenInfo]:
+        """`create`, with the token's listing (its id, to revoke it by)."""
         if ttl_s <= 0:
             raise InvalidArgument("a join token's TTL must be positive", field="ttl")
+        if len(note) > MAX_NOTE_LENGTH:
+            raise InvalidArgument(f"note: at most {MAX_NOTE_LENGTH} characters", field="note")
         token = tokens.JOIN_TOKEN_PREFIX + tokens.new_secret()
         now = utc_now()
         row = JoinTokenRow(
@@ -40,7 +49,7 @@ class JoinTokenService:
         )
         async with self._sessions.begin() as session:
             session.add(row)
-        return token
+        return token, _info(row)
 
     async def redeemed_by(self, token: str) -> str | None:
         """The id of the host `token` created, None while it is unused (or unknown)."""

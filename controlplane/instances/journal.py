@@ -19,7 +19,7 @@ from ..db.models import OperationRow
 
 OPERATION_ID_PREFIX = "op-"
 OK = "ok"
-COMMAND_STEPS = ("snapshot", "restore", "configure")
+COMMAND_STEPS = ("snapshot", "restore", "configure", "assign")
 """Steps that send an agent a command (its id is recorded with the step)."""
 FAILED = "failed"
 

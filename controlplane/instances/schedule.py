@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -34,6 +35,10 @@ class SnapshotScheduler:
         self._instances = instances
         self._tick_s = tick_s
         self._task: asyncio.Task[None] | None = None
+        self.periods: Callable[[AsyncSession, list[InstanceRow]], Awaitable[dict[str, int]]] | None
+        self.periods = None
+        """Set by failover: each instance's period (0: none), defaulting to every 15 min;
+        unset, only instances with `snapshot_schedule.every_s` get scheduled snapshots."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._forever(), name="torpor-snapshot-schedule")
@@ -56,14 +61,14 @@ class SnapshotScheduler:
         """Snapshots every instance that is due; returns their ids."""
         now = now or utc_now()
         due = await self._due(now)
-        for instance_id, host_id in due:
+        for instance_id, host_id, epoch in due:
             try:
-                await self._instances.snapshot_now(instance_id, host_id, "scheduled")
+                await self._instances.snapshot_now(instance_id, host_id, "scheduled", epoch=epoch)
             except TorporError as err:
                 log.warning("scheduled snapshot of %s failed: %s", instance_id, err.message)
-        return [instance_id for instance_id, _ in due]
+        return [instance_id for instance_id, _, _ in due]
 
-    async def _due(self, now: datetime) -> list[tuple[str, str]]:
+    async def _due(self, now: datetime) -> list[tuple[str, str, int]]:
         newest = (
             select(func.max(SnapshotRecordRow.created_at))
             .where(SnapshotRecordRow.instance_id == InstanceRow.id)
@@ -77,12 +82,19 @@ class SnapshotScheduler:
                     InstanceRow.host_id.is_not(None),
                 )
             )
-            found: list[tuple[str, str]] = []
-            for row, last in rows:
-                every_s = (row.snapshot_schedule or {}).get("every_s")
+            pairs = list(rows.tuples())
+            periods = await self._periods(session, [row for row, _ in pairs])
+            found: list[tuple[str, str, int]] = []
+            for row, last in pairs:
+                every_s = periods.get(row.id)
                 if not every_s or row.host_id is None:
                     continue
                 since = last or row.state_changed_at
                 if now - since >= timedelta(seconds=float(every_s)):
-                    found.append((row.id, row.host_id))
+                    found.append((row.id, row.host_id, row.epoch))
             return found
+
+    async def _periods(self, session: AsyncSession, rows: list[InstanceRow]) -> dict[str, int]:
+        if self.periods is not None:
+            return await self.periods(session, rows)
+        return {row.id: int((row.snapshot_schedule or {}).get("every_s") or 0) for row in rows}

@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
 
-SnapshotKind = Literal["final", "manual", "scheduled"]
+SnapshotKind = Literal["final", "manual", "scheduled", "failover"]
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,14 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..accounts.caller import ALL_ROLES, OPERATE_INSTANCES, Caller
 from ..db.models import InstanceRow
-from ..errors import Conflict, NotFound, Unavailable
+from ..errors import Conflict, InvalidArgument, NotFound, Unavailable
 from ..events.bus import EventBus
 from ..events.schemas import Event
 from ..providers.base import HostSpec, Offer
@@ -68,13 +68,25 @@ class InstanceService:
             return store.to_view(row, await journal.current(session, instance_id))
 
     async def list(
-        self, caller: Caller, limit: int, offset: int, all_teams: bool = False
+        self,
+        caller: Caller,
+        limit: int,
+        offset: int,
+        all_teams: bool = False,
+        *,
+        team_id: str | None = None,
+        state: str | None = None,
     ) -> Page[InstanceView]:
+        """The caller's team's instances; with `all_teams` (operators) every team's, or
+        `team_id`'s only; `state` keeps one state (InvalidArgument naming it if unknown)."""
         caller.require(ALL_ROLES, "listing instances")
+        team: str | None = caller.team_id
         if all_teams:
             caller.require_operator()
+            team = team_id
+        states = parse_state(state)
         async with self._sessions() as session:
-            return await store.page(session, None if all_teams else caller.team_id, limit, offset)
+            return await store.page(session, team, limit, offset, states=states)
 
     async def _owned(
         self, session: AsyncSession, caller: Caller, instance_id: str, lock: bool = False
@@ -149,6 +161,13 @@ class InstanceService:
             return await self._owned(session, caller, instance_id, lock=True)
         return await store.load(session, instance_id, lock=True)
 
+    load_for = _load_for
+    """The caller's live instance, locked (any instance when `caller` is None)."""
+
+    def lock_of(self, instance_id: str) -> asyncio.Lock:
+        """Held while an operation is checked and journalled (failover starts one too)."""
+        return self._locks[instance_id]
+
     async def delete(self, caller: Caller, instance_id: str) -> InstanceView:
         """Releases its host and forgets its snapshots, then marks it deleted (waits)."""
         caller.require(OPERATE_INSTANCES, "deleting instances")
@@ -176,24 +195,35 @@ class InstanceService:
         async with self._sessions() as session:
             row = await self._owned(session, caller, instance_id)
             require(InstanceState(row.state), S.RUNNING, "take a snapshot of", instance_id)
-            host_id = row.host_id
+            host_id, epoch = row.host_id, row.epoch
         assert host_id is not None
-        return await self.snapshot_now(instance_id, host_id, "manual", keep_forever)
+        return await self.snapshot_now(instance_id, host_id, "manual", keep_forever, epoch=epoch)
 
     async def snapshot_now(
-        self, instance_id: str, host_id: str, kind: SnapshotKind, keep_forever: bool = False
+        self,
+        instance_id: str,
+        host_id: str,
+        kind: SnapshotKind,
+        keep_forever: bool = False,
+        *,
+        epoch: int = 0,
     ) -> SnapshotView:
-        """Has the host's agent take a snapshot, records it, applies retention."""
+        """Has the host's agent take a snapshot, records it, applies retention. A snapshot
+        that comes back after the instance moved on (failed over) is never recorded."""
         taken = await self._agents.take_snapshot(
             host_id,
             f"snap-{uuid.uuid4().hex}",
             kind,
             keep_forever,
             self.orchestrator.timeouts.snapshot_s,
+            epoch=epoch,
         )
         async with self._sessions.begin() as session:
             row = await store.load(session, instance_id, lock=True)
-            view = to_view(record(session, row, taken, kind, keep_forever))
+            moved = row.host_id != host_id or row.epoch != epoch or row.state != S.RUNNING
+            view = None if moved else to_view(record(session, row, taken, kind, keep_forever))
+        if view is None:
+            await self._ignore_stale(instance_id, host_id, epoch, taken.snapshot_id)
         await self._snapshots.apply_retention(instance_id)
         return view
 
@@ -227,6 +257,25 @@ class InstanceService:
         except Conflict as err:  # it moved on meanwhile (a user hibernated it first)
             log.info("idle hibernate of %s skipped: %s", row.id, err.message)
 
+    async def _ignore_stale(
+        self, instance_id: str, host_id: str, epoch: int, snapshot_id: str
+    ) -> NoReturn:
+        message = (
+            f"snapshot {snapshot_id} from host {host_id} (epoch {epoch}) ignored: the "
+            "instance is no longer placed there"
+        )
+        await self._bus.publish(
+            Event(
+                "snapshot.ignored_stale",
+                message,
+                host_id=host_id,
+                instance_id=instance_id,
+                severity="warning",
+                attributes={"snapshot_id": snapshot_id, "epoch": str(epoch)},
+            )
+        )
+        raise Conflict(message + "; it moved to another host meanwhile", field="state")
+
     async def _emit(self, view: InstanceView, kind: str, message: str) -> None:
         await self._bus.publish(
             Event(
@@ -237,6 +286,17 @@ class InstanceService:
                 attributes={"state": view.state},
             )
         )
+
+
+def parse_state(state: str | None) -> list[str] | None:
+    """A state filter as a list of states (None: any); InvalidArgument for an unknown one."""
+    if not state:
+        return None
+    try:
+        return [InstanceState(state).value]
+    except ValueError:
+        names = ", ".join(s.value for s in InstanceState)
+        raise InvalidArgument(f"unknown state {state!r}; one of: {names}", field="state") from None
 
 
 def _refuse_if_busy(instance_id: str, running: object) -> None:

@@ -1,9 +1,11 @@
 """The instance state machine: every allowed transition, in one table.
 
 provisioning → running → hibernating → hibernated → waking → running, plus failed and
-deleted. A user's request that the current state does not allow is a Conflict (409) that
-names the state and says what to do instead; the orchestration's own steps go through the
-same table, so a bug that skips a step fails loudly instead of corrupting an instance.
+deleted; running → failing_over → running when a host is lost (or hibernated, its snapshot
+the way back, when no new host could take it). A user's request that the current state
+does not allow is a Conflict (409) that names the state and says what to do instead; the
+orchestration's own steps go through the same table, so a bug that skips a step fails
+loudly instead of corrupting an instance.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class InstanceState(StrEnum):
     HIBERNATING = "hibernating"
     HIBERNATED = "hibernated"
     WAKING = "waking"
+    FAILING_OVER = "failing_over"
     FAILED = "failed"
     DELETED = "deleted"
 
@@ -36,6 +39,10 @@ class Action(StrEnum):
     PROVISION_FAILED = "provision_failed"
     DELETE = "delete"
     FAIL = "fail"
+    FAIL_OVER = "fail_over"
+    FAILED_OVER = "failed_over"
+    FAILOVER_FAILED = "failover_failed"
+    FAILOVER_ABORTED = "failover_aborted"
 
 
 S = InstanceState
@@ -51,6 +58,12 @@ TRANSITIONS: dict[Action, tuple[frozenset[InstanceState], InstanceState]] = {
     # Not while hibernating or waking: the host and the snapshot are in flux.
     Action.DELETE: (frozenset({S.PROVISIONING, S.RUNNING, S.HIBERNATED, S.FAILED}), S.DELETED),
     Action.FAIL: (frozenset(set(S) - {S.DELETED, S.FAILED}), S.FAILED),
+    Action.FAIL_OVER: (frozenset({S.RUNNING}), S.FAILING_OVER),
+    Action.FAILED_OVER: (frozenset({S.FAILING_OVER}), S.RUNNING),
+    # No host could take it: the latest snapshot is its way back (wake it later).
+    Action.FAILOVER_FAILED: (frozenset({S.FAILING_OVER}), S.HIBERNATED),
+    # Nothing to restore (no snapshot, and the last one failed): it stays where it was.
+    Action.FAILOVER_ABORTED: (frozenset({S.FAILING_OVER}), S.RUNNING),
 }
 """action -> (the states it is allowed from, the state it leads to)."""
 
@@ -66,6 +79,7 @@ _HINTS: dict[InstanceState, str] = {
     S.HIBERNATING: "wait until it is hibernated",
     S.HIBERNATED: "wake it first",
     S.WAKING: "wait until it is running",
+    S.FAILING_OVER: "wait until it is running on its new host",
     S.FAILED: "delete it and create a new one",
     S.DELETED: "it no longer exists",
 }

@@ -14,10 +14,13 @@ from torpor.common.timestamps import utc_now
 
 from ..db.models import InstanceRow, OperationRow
 from ..errors import NotFound
+from ..savings.ledger import install_ledger_hook
 from .schemas import InstanceSpec, InstanceView, OperationView, Page
 from .states import INITIAL_STATE, Action, InstanceState, check
 
 INSTANCE_ID_PREFIX = "i-"
+
+install_ledger_hook()  # every state change below reaches the savings ledger at flush
 
 
 def new_instance_id() -> str:
@@ -92,11 +95,15 @@ async def page(
     limit: int,
     offset: int,
     include_deleted: bool = False,
+    *,
+    states: list[str] | None = None,
 ) -> Page[InstanceView]:
-    """Instances by creation order, of one team (None: every team)."""
+    """Instances by creation order, of one team (None: every team), in `states` (None: any)."""
     query = select(InstanceRow)
     if team_id is not None:
         query = query.where(InstanceRow.team_id == team_id)
+    if states is not None:
+        query = query.where(InstanceRow.state.in_(states))
     if not include_deleted:
         query = query.where(InstanceRow.deleted_at.is_(None))
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)

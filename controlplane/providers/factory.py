@@ -21,7 +21,7 @@ def build_provider(settings: Settings, services: Services, grpc_port: int) -> Pr
     """The configured provider (only `local` so far)."""
     local = LocalSettings(
         root=settings.local_root_dir(),
-        control_plane_address=agent_address(settings, grpc_port),
+        control_plane_address=settings.local_agent_address or agent_address(settings, grpc_port),
         price_table=settings.local_price_table,
         simulate_gpus=settings.local_simulate_gpus,
         start_timeout_s=settings.local_agent_start_timeout_s,

@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.controlplane import control_plane, disconnected, settings
+from tests.support.controlplane import control_plane, disconnected, fast_settings
 from tests.support.processes import Agent
 from tests.support.trees import describe, make_tree
 from torpor.agent.config import AgentConfig
 from torpor.agent.snapshot import operations
 from torpor.controlplane.fleet.schemas import Command, Restore, TakeSnapshot
 from torpor.controlplane.runtime import ControlPlane
+from torpor.controlplane.settings import Settings
 
 pytestmark = pytest.mark.integration
-__all__ = ["control_plane", "settings"]
+__all__ = ["control_plane"]
 
 COMMAND_TIMEOUT_S = 60.0
 SNAPSHOT_CONFIG = """
@@ -58,6 +59,15 @@ async def start_agent(plane: ControlPlane, home: Path, workspace: Path, reposito
             return found[0]
         await asyncio.sleep(0.1)
     raise AssertionError(f"agent {home.name} did not connect:\n{agent.log()}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """A heartbeat that survives a loaded machine: these tests snapshot and restore and
+    never wait for a host to be lost (the usual 0.3 + 0.3 s once lost an agent mid-restore)."""
+    return fast_settings(
+        tmp_path, database_url, heartbeat_interval_s=0.5, heartbeat_ttl_s=3, heartbeat_grace_s=3
+    )
 
 
 @pytest.fixture

@@ -54,6 +54,9 @@ def fast_settings(state_dir: Path, database_url: str, **overrides: Any) -> Setti
         "api_key_rate_per_minute": 1000,
     }
     values.update(overrides)
+    # must exceed ttl + grace (validated); tests that stretch the heartbeat stretch it too
+    lost_after_s = values["heartbeat_ttl_s"] + values["heartbeat_grace_s"]
+    values.setdefault("fence_after_s", max(60.0, 2 * lost_after_s))
     return Settings(**values)
 
 

@@ -172,3 +172,12 @@ async def next_command(agent: ScriptedAgent) -> agent_pb2.Command:
     while not (message := await asyncio.wait_for(agent.receive(), 30)).HasField("command"):
         pass
     return message.command
+
+
+async def accept_assign(agent: ScriptedAgent) -> agent_pb2.Command:
+    """Answers ok to the Assign every new placement starts with; returns it."""
+    command = await next_command(agent)
+    assert command.WhichOneof("kind") == "assign", command
+    result = agent_pb2.CommandResult(command_id=command.id, ok=True)
+    await agent.send(agent_pb2.AgentMessage(command_result=result))
+    return command

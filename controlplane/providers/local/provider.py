@@ -110,6 +110,11 @@ class LocalProvider:
         executable = processes.agent_executable()
         await snapshots.forget(executable, self._layout.repository(instance_id), snapshot_ids)
 
+    def repository_url(self, instance_id: str) -> str:
+        """The instance's repository as any local host can open it (a warm standby restores
+        and prefetches from it; warmpool/repositories.py)."""
+        return str(self._layout.repository(instance_id))
+
     async def close(self) -> None:
         """Leaves the agents running: a control-plane restart must not stop instances."""
 

@@ -33,7 +33,8 @@ async def _run(executable: Path, repository: Path, *args: str) -> str:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT_S)
+        async with asyncio.timeout(CLI_TIMEOUT_S):  # not wait_for: it can lose a cancel
+            out, err = await process.communicate()
     except TimeoutError:
         process.kill()
         await process.wait()

@@ -76,6 +76,8 @@ class Host(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     TELEMETRY_FIELD_NUMBER: _builtins.int
     OS_FIELD_NUMBER: _builtins.int
+    DRAINING_SINCE_FIELD_NUMBER: _builtins.int
+    DRAINED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     hostname: _builtins.str
     state: Global___HostState.ValueType
@@ -99,6 +101,14 @@ class Host(_message.Message):
     def telemetry(self) -> _common_pb2.Telemetry:
         """latest; unset until the first"""
 
+    @_builtins.property
+    def draining_since(self) -> _timestamp_pb2.Timestamp:
+        """unset: not draining"""
+
+    @_builtins.property
+    def drained_at(self) -> _timestamp_pb2.Timestamp:
+        """set once no instance is left on it"""
+
     def __init__(
         self,
         *,
@@ -114,10 +124,12 @@ class Host(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         telemetry: _common_pb2.Telemetry | None = ...,
         os: _builtins.str = ...,
+        draining_since: _timestamp_pb2.Timestamp | None = ...,
+        drained_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["connected_at", b"connected_at", "disconnected_at", b"disconnected_at", "joined_at", b"joined_at", "last_heartbeat_at", b"last_heartbeat_at", "telemetry", b"telemetry"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["connected_at", b"connected_at", "disconnected_at", b"disconnected_at", "drained_at", b"drained_at", "draining_since", b"draining_since", "joined_at", b"joined_at", "last_heartbeat_at", b"last_heartbeat_at", "telemetry", b"telemetry"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "connected_at", b"connected_at", "disconnected_at", b"disconnected_at", "gpus", b"gpus", "hostname", b"hostname", "id", b"id", "joined_at", b"joined_at", "labels", b"labels", "last_heartbeat_at", b"last_heartbeat_at", "os", b"os", "state", b"state", "telemetry", b"telemetry"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "connected_at", b"connected_at", "disconnected_at", b"disconnected_at", "drained_at", b"drained_at", "draining_since", b"draining_since", "gpus", b"gpus", "hostname", b"hostname", "id", b"id", "joined_at", b"joined_at", "labels", b"labels", "last_heartbeat_at", b"last_heartbeat_at", "os", b"os", "state", b"state", "telemetry", b"telemetry"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -247,3 +259,1685 @@ class PingHostResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PingHostResponse: _TypeAlias = PingHostResponse  # noqa: Y015
+
+@_typing.final
+class Operation(_message.Message):
+    """--- instances ---------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    kind: _builtins.str
+    """create, hibernate, wake, delete"""
+    step: _builtins.str
+    outcome: _builtins.str
+    error: _builtins.str
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        step: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        outcome: _builtins.str = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "finished_at", b"finished_at", "id", b"id", "kind", b"kind", "outcome", b"outcome", "started_at", b"started_at", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Operation: _TypeAlias = Operation  # noqa: Y015
+
+@_typing.final
+class Instance(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class PlacementEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    STATE_REASON_FIELD_NUMBER: _builtins.int
+    STATE_CHANGED_AT_FIELD_NUMBER: _builtins.int
+    GPU_TYPE_FIELD_NUMBER: _builtins.int
+    GPU_COUNT_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    PLACEMENT_FIELD_NUMBER: _builtins.int
+    AUTO_HIBERNATE_FIELD_NUMBER: _builtins.int
+    LATEST_SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    team_id: _builtins.str
+    name: _builtins.str
+    state: _builtins.str
+    """provisioning, running, hibernating, hibernated, waking, failed, deleted"""
+    state_reason: _builtins.str
+    gpu_type: _builtins.str
+    gpu_count: _builtins.int
+    region: _builtins.str
+    provider: _builtins.str
+    host_id: _builtins.str
+    """empty: on no host (hibernated)"""
+    auto_hibernate: _builtins.bool
+    latest_snapshot_id: _builtins.str
+    created_by: _builtins.str
+    @_builtins.property
+    def state_changed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def placement(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def operation(self) -> Global___Operation:
+        """unset: none in progress"""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        state: _builtins.str = ...,
+        state_reason: _builtins.str = ...,
+        state_changed_at: _timestamp_pb2.Timestamp | None = ...,
+        gpu_type: _builtins.str = ...,
+        gpu_count: _builtins.int = ...,
+        region: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        host_id: _builtins.str = ...,
+        placement: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        auto_hibernate: _builtins.bool = ...,
+        latest_snapshot_id: _builtins.str = ...,
+        created_by: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        operation: Global___Operation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "operation", b"operation", "state_changed_at", b"state_changed_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_hibernate", b"auto_hibernate", "created_at", b"created_at", "created_by", b"created_by", "gpu_count", b"gpu_count", "gpu_type", b"gpu_type", "host_id", b"host_id", "id", b"id", "latest_snapshot_id", b"latest_snapshot_id", "name", b"name", "operation", b"operation", "placement", b"placement", "provider", b"provider", "region", b"region", "state", b"state", "state_changed_at", b"state_changed_at", "state_reason", b"state_reason", "team_id", b"team_id", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Instance: _TypeAlias = Instance  # noqa: Y015
+
+@_typing.final
+class ListInstancesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    team_id: _builtins.str
+    """empty: every team"""
+    state: _builtins.str
+    """empty: every state"""
+    limit: _builtins.int
+    """0: 50; at most 200"""
+    offset: _builtins.int
+    def __init__(
+        self,
+        *,
+        team_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset", "state", b"state", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInstancesRequest: _TypeAlias = ListInstancesRequest  # noqa: Y015
+
+@_typing.final
+class ListInstancesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCES_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    """how many matched, over all pages"""
+    @_builtins.property
+    def instances(self) -> _containers.RepeatedCompositeFieldContainer[Global___Instance]: ...
+    def __init__(
+        self,
+        *,
+        instances: _abc.Iterable[Global___Instance] | None = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instances", b"instances", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInstancesResponse: _TypeAlias = ListInstancesResponse  # noqa: Y015
+
+@_typing.final
+class GetInstanceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInstanceRequest: _TypeAlias = GetInstanceRequest  # noqa: Y015
+
+@_typing.final
+class HibernateInstanceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HibernateInstanceRequest: _TypeAlias = HibernateInstanceRequest  # noqa: Y015
+
+@_typing.final
+class WakeInstanceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WakeInstanceRequest: _TypeAlias = WakeInstanceRequest  # noqa: Y015
+
+@_typing.final
+class Snapshot(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    KEEP_FOREVER_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    instance_id: _builtins.str
+    team_id: _builtins.str
+    kind: _builtins.str
+    """final, manual, scheduled"""
+    bytes: _builtins.int
+    files: _builtins.int
+    keep_forever: _builtins.bool
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        instance_id: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        bytes: _builtins.int | None = ...,
+        files: _builtins.int | None = ...,
+        keep_forever: _builtins.bool = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_bytes", b"_bytes", "_files", b"_files", "bytes", b"bytes", "created_at", b"created_at", "files", b"files"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_bytes", b"_bytes", "_files", b"_files", "bytes", b"bytes", "created_at", b"created_at", "files", b"files", "id", b"id", "instance_id", b"instance_id", "keep_forever", b"keep_forever", "kind", b"kind", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__bytes: _TypeAlias = _typing.Literal["bytes"]  # noqa: Y015
+    _WhichOneofArgType__bytes: _TypeAlias = _typing.Literal["_bytes", b"_bytes"]  # noqa: Y015
+    _WhichOneofReturnType__files: _TypeAlias = _typing.Literal["files"]  # noqa: Y015
+    _WhichOneofArgType__files: _TypeAlias = _typing.Literal["_files", b"_files"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__bytes) -> _WhichOneofReturnType__bytes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__files) -> _WhichOneofReturnType__files | None: ...
+
+Global___Snapshot: _TypeAlias = Snapshot  # noqa: Y015
+
+@_typing.final
+class ListSnapshotsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    limit: _builtins.int
+    """0: 50; at most 200"""
+    offset: _builtins.int
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_id", b"instance_id", "limit", b"limit", "offset", b"offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSnapshotsRequest: _TypeAlias = ListSnapshotsRequest  # noqa: Y015
+
+@_typing.final
+class ListSnapshotsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNAPSHOTS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    @_builtins.property
+    def snapshots(self) -> _containers.RepeatedCompositeFieldContainer[Global___Snapshot]: ...
+    def __init__(
+        self,
+        *,
+        snapshots: _abc.Iterable[Global___Snapshot] | None = ...,
+        total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["snapshots", b"snapshots", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSnapshotsResponse: _TypeAlias = ListSnapshotsResponse  # noqa: Y015
+
+@_typing.final
+class HostDrain(_message.Message):
+    """--- draining ----------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    DRAINING_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    STARTED_BY_FIELD_NUMBER: _builtins.int
+    DRAINED_AT_FIELD_NUMBER: _builtins.int
+    MOVING_INSTANCE_IDS_FIELD_NUMBER: _builtins.int
+    host_id: _builtins.str
+    draining: _builtins.bool
+    """false after UndrainHost"""
+    started_by: _builtins.str
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def drained_at(self) -> _timestamp_pb2.Timestamp:
+        """unset while instances are still moving off"""
+
+    @_builtins.property
+    def moving_instance_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """hibernates this call started or found running"""
+
+    def __init__(
+        self,
+        *,
+        host_id: _builtins.str = ...,
+        draining: _builtins.bool = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        started_by: _builtins.str = ...,
+        drained_at: _timestamp_pb2.Timestamp | None = ...,
+        moving_instance_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["drained_at", b"drained_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drained_at", b"drained_at", "draining", b"draining", "host_id", b"host_id", "moving_instance_ids", b"moving_instance_ids", "started_at", b"started_at", "started_by", b"started_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostDrain: _TypeAlias = HostDrain  # noqa: Y015
+
+@_typing.final
+class DrainHostRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    FAILOVER_FIELD_NUMBER: _builtins.int
+    host_id: _builtins.str
+    failover: _builtins.bool
+    """move instances off by failover instead of hibernate"""
+    def __init__(
+        self,
+        *,
+        host_id: _builtins.str = ...,
+        failover: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failover", b"failover", "host_id", b"host_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DrainHostRequest: _TypeAlias = DrainHostRequest  # noqa: Y015
+
+@_typing.final
+class UndrainHostRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    host_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        host_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["host_id", b"host_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UndrainHostRequest: _TypeAlias = UndrainHostRequest  # noqa: Y015
+
+@_typing.final
+class JoinToken(_message.Message):
+    """--- join tokens -------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    USED_AT_FIELD_NUMBER: _builtins.int
+    USED_BY_HOST_ID_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    note: _builtins.str
+    used_by_host_id: _builtins.str
+    status: _builtins.str
+    """valid, used, expired, revoked"""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def used_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        note: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        used_at: _timestamp_pb2.Timestamp | None = ...,
+        used_by_host_id: _builtins.str = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "revoked_at", b"revoked_at", "used_at", b"used_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "note", b"note", "revoked_at", b"revoked_at", "status", b"status", "used_at", b"used_at", "used_by_host_id", b"used_by_host_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JoinToken: _TypeAlias = JoinToken  # noqa: Y015
+
+@_typing.final
+class CreateJoinTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTE_FIELD_NUMBER: _builtins.int
+    TTL_S_FIELD_NUMBER: _builtins.int
+    note: _builtins.str
+    ttl_s: _builtins.int
+    """0: the server's TORPOR_JOIN_TOKEN_TTL_S"""
+    def __init__(
+        self,
+        *,
+        note: _builtins.str = ...,
+        ttl_s: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "ttl_s", b"ttl_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateJoinTokenRequest: _TypeAlias = CreateJoinTokenRequest  # noqa: Y015
+
+@_typing.final
+class CreateJoinTokenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    secret: _builtins.str
+    """tjt_…, shown this once"""
+    @_builtins.property
+    def token(self) -> Global___JoinToken: ...
+    def __init__(
+        self,
+        *,
+        token: Global___JoinToken | None = ...,
+        secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["secret", b"secret", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateJoinTokenResponse: _TypeAlias = CreateJoinTokenResponse  # noqa: Y015
+
+@_typing.final
+class ListJoinTokensRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListJoinTokensRequest: _TypeAlias = ListJoinTokensRequest  # noqa: Y015
+
+@_typing.final
+class ListJoinTokensResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKENS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tokens(self) -> _containers.RepeatedCompositeFieldContainer[Global___JoinToken]: ...
+    def __init__(
+        self,
+        *,
+        tokens: _abc.Iterable[Global___JoinToken] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tokens", b"tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListJoinTokensResponse: _TypeAlias = ListJoinTokensResponse  # noqa: Y015
+
+@_typing.final
+class RevokeJoinTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeJoinTokenRequest: _TypeAlias = RevokeJoinTokenRequest  # noqa: Y015
+
+@_typing.final
+class FailoverInstanceRequest(_message.Message):
+    """--- failover ----------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FailoverInstanceRequest: _TypeAlias = FailoverInstanceRequest  # noqa: Y015
+
+@_typing.final
+class GetFailoverStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFailoverStatusRequest: _TypeAlias = GetFailoverStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetFailoverReadinessRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFailoverReadinessRequest: _TypeAlias = GetFailoverReadinessRequest  # noqa: Y015
+
+@_typing.final
+class Placement(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    LEASE_ID_FIELD_NUMBER: _builtins.int
+    CHOSEN_BY_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    END_REASON_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    host_id: _builtins.str
+    lease_id: _builtins.str
+    chosen_by: _builtins.str
+    """acquired, standby_same_region, standby_other_region"""
+    end_reason: _builtins.str
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp:
+        """unset: the current placement"""
+
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+        host_id: _builtins.str = ...,
+        lease_id: _builtins.str = ...,
+        chosen_by: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+        end_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chosen_by", b"chosen_by", "end_reason", b"end_reason", "ended_at", b"ended_at", "epoch", b"epoch", "host_id", b"host_id", "lease_id", b"lease_id", "started_at", b"started_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Placement: _TypeAlias = Placement  # noqa: Y015
+
+@_typing.final
+class FailoverStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LastFailoverDetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    PLACEMENTS_FIELD_NUMBER: _builtins.int
+    LAST_FAILOVER_FIELD_NUMBER: _builtins.int
+    LAST_FAILOVER_DETAILS_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    state: _builtins.str
+    epoch: _builtins.int
+    host_id: _builtins.str
+    @_builtins.property
+    def placements(self) -> _containers.RepeatedCompositeFieldContainer[Global___Placement]:
+        """newest first"""
+
+    @_builtins.property
+    def last_failover(self) -> Global___Operation:
+        """unset: never failed over"""
+
+    @_builtins.property
+    def last_failover_details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """trigger, reason, old and new host"""
+
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        host_id: _builtins.str = ...,
+        placements: _abc.Iterable[Global___Placement] | None = ...,
+        last_failover: Global___Operation | None = ...,
+        last_failover_details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_failover", b"last_failover"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "host_id", b"host_id", "instance_id", b"instance_id", "last_failover", b"last_failover", "last_failover_details", b"last_failover_details", "placements", b"placements", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FailoverStatus: _TypeAlias = FailoverStatus  # noqa: Y015
+
+@_typing.final
+class FailoverReadiness(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    READY_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    WARM_TARGET_FIELD_NUMBER: _builtins.int
+    LATEST_SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    LATEST_SNAPSHOT_AT_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_AGE_S_FIELD_NUMBER: _builtins.int
+    WOULD_LOSE_UP_TO_S_FIELD_NUMBER: _builtins.int
+    WARM_TARGET_HOST_ID_FIELD_NUMBER: _builtins.int
+    WARM_TARGET_HOLDS_LATEST_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    ready: _builtins.bool
+    enabled: _builtins.bool
+    warm_target: _builtins.bool
+    """a ready warm standby could take it now"""
+    latest_snapshot_id: _builtins.str
+    snapshot_age_s: _builtins.float
+    would_lose_up_to_s: _builtins.float
+    warm_target_host_id: _builtins.str
+    """the standby host a failover would take ("": none)"""
+    warm_target_holds_latest: _builtins.bool
+    """it prefetched the latest snapshot"""
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """why not ready"""
+
+    @_builtins.property
+    def latest_snapshot_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+        ready: _builtins.bool = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        enabled: _builtins.bool = ...,
+        warm_target: _builtins.bool | None = ...,
+        latest_snapshot_id: _builtins.str = ...,
+        latest_snapshot_at: _timestamp_pb2.Timestamp | None = ...,
+        snapshot_age_s: _builtins.float | None = ...,
+        would_lose_up_to_s: _builtins.float | None = ...,
+        warm_target_host_id: _builtins.str = ...,
+        warm_target_holds_latest: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_snapshot_age_s", b"_snapshot_age_s", "_warm_target", b"_warm_target", "_warm_target_holds_latest", b"_warm_target_holds_latest", "_would_lose_up_to_s", b"_would_lose_up_to_s", "latest_snapshot_at", b"latest_snapshot_at", "snapshot_age_s", b"snapshot_age_s", "warm_target", b"warm_target", "warm_target_holds_latest", b"warm_target_holds_latest", "would_lose_up_to_s", b"would_lose_up_to_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_snapshot_age_s", b"_snapshot_age_s", "_warm_target", b"_warm_target", "_warm_target_holds_latest", b"_warm_target_holds_latest", "_would_lose_up_to_s", b"_would_lose_up_to_s", "enabled", b"enabled", "instance_id", b"instance_id", "latest_snapshot_at", b"latest_snapshot_at", "latest_snapshot_id", b"latest_snapshot_id", "ready", b"ready", "reasons", b"reasons", "snapshot_age_s", b"snapshot_age_s", "warm_target", b"warm_target", "warm_target_holds_latest", b"warm_target_holds_latest", "warm_target_host_id", b"warm_target_host_id", "would_lose_up_to_s", b"would_lose_up_to_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__snapshot_age_s: _TypeAlias = _typing.Literal["snapshot_age_s"]  # noqa: Y015
+    _WhichOneofArgType__snapshot_age_s: _TypeAlias = _typing.Literal["_snapshot_age_s", b"_snapshot_age_s"]  # noqa: Y015
+    _WhichOneofReturnType__warm_target: _TypeAlias = _typing.Literal["warm_target"]  # noqa: Y015
+    _WhichOneofArgType__warm_target: _TypeAlias = _typing.Literal["_warm_target", b"_warm_target"]  # noqa: Y015
+    _WhichOneofReturnType__warm_target_holds_latest: _TypeAlias = _typing.Literal["warm_target_holds_latest"]  # noqa: Y015
+    _WhichOneofArgType__warm_target_holds_latest: _TypeAlias = _typing.Literal["_warm_target_holds_latest", b"_warm_target_holds_latest"]  # noqa: Y015
+    _WhichOneofReturnType__would_lose_up_to_s: _TypeAlias = _typing.Literal["would_lose_up_to_s"]  # noqa: Y015
+    _WhichOneofArgType__would_lose_up_to_s: _TypeAlias = _typing.Literal["_would_lose_up_to_s", b"_would_lose_up_to_s"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__snapshot_age_s) -> _WhichOneofReturnType__snapshot_age_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__warm_target) -> _WhichOneofReturnType__warm_target | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__warm_target_holds_latest) -> _WhichOneofReturnType__warm_target_holds_latest | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__would_lose_up_to_s) -> _WhichOneofReturnType__would_lose_up_to_s | None: ...
+
+Global___FailoverReadiness: _TypeAlias = FailoverReadiness  # noqa: Y015
+
+@_typing.final
+class FailoverSettingValues(_message.Message):
+    """Every field has presence: unset means "the default" (global) or "inherited" (instance)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    ALLOW_OTHER_REGION_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_EVERY_S_FIELD_NUMBER: _builtins.int
+    MAX_SNAPSHOT_AGE_S_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """fail over on its own when the host is lost"""
+    allow_other_region: _builtins.bool
+    """may take a warm standby in another region"""
+    snapshot_every_s: _builtins.int
+    """periodic snapshots while running (0: none)"""
+    max_snapshot_age_s: _builtins.int
+    """readiness: an older latest snapshot is not ready"""
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool | None = ...,
+        allow_other_region: _builtins.bool | None = ...,
+        snapshot_every_s: _builtins.int | None = ...,
+        max_snapshot_age_s: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_other_region", b"_allow_other_region", "_enabled", b"_enabled", "_max_snapshot_age_s", b"_max_snapshot_age_s", "_snapshot_every_s", b"_snapshot_every_s", "allow_other_region", b"allow_other_region", "enabled", b"enabled", "max_snapshot_age_s", b"max_snapshot_age_s", "snapshot_every_s", b"snapshot_every_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_other_region", b"_allow_other_region", "_enabled", b"_enabled", "_max_snapshot_age_s", b"_max_snapshot_age_s", "_snapshot_every_s", b"_snapshot_every_s", "allow_other_region", b"allow_other_region", "enabled", b"enabled", "max_snapshot_age_s", b"max_snapshot_age_s", "snapshot_every_s", b"snapshot_every_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__allow_other_region: _TypeAlias = _typing.Literal["allow_other_region"]  # noqa: Y015
+    _WhichOneofArgType__allow_other_region: _TypeAlias = _typing.Literal["_allow_other_region", b"_allow_other_region"]  # noqa: Y015
+    _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
+    _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
+    _WhichOneofReturnType__max_snapshot_age_s: _TypeAlias = _typing.Literal["max_snapshot_age_s"]  # noqa: Y015
+    _WhichOneofArgType__max_snapshot_age_s: _TypeAlias = _typing.Literal["_max_snapshot_age_s", b"_max_snapshot_age_s"]  # noqa: Y015
+    _WhichOneofReturnType__snapshot_every_s: _TypeAlias = _typing.Literal["snapshot_every_s"]  # noqa: Y015
+    _WhichOneofArgType__snapshot_every_s: _TypeAlias = _typing.Literal["_snapshot_every_s", b"_snapshot_every_s"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__allow_other_region) -> _WhichOneofReturnType__allow_other_region | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__enabled) -> _WhichOneofReturnType__enabled | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_snapshot_age_s) -> _WhichOneofReturnType__max_snapshot_age_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__snapshot_every_s) -> _WhichOneofReturnType__snapshot_every_s | None: ...
+
+Global___FailoverSettingValues: _TypeAlias = FailoverSettingValues  # noqa: Y015
+
+@_typing.final
+class GetFailoverSettingsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    """empty: the global settings"""
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_id", b"instance_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFailoverSettingsRequest: _TypeAlias = GetFailoverSettingsRequest  # noqa: Y015
+
+@_typing.final
+class UpdateFailoverSettingsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    """empty: the global settings"""
+    @_builtins.property
+    def values(self) -> Global___FailoverSettingValues:
+        """replaces them whole, like the HTTP PUT"""
+
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+        values: Global___FailoverSettingValues | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_id", b"instance_id", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateFailoverSettingsRequest: _TypeAlias = UpdateFailoverSettingsRequest  # noqa: Y015
+
+@_typing.final
+class FailoverSettings(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_FIELD_NUMBER: _builtins.int
+    OVERRIDES_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    """empty: the global settings"""
+    @_builtins.property
+    def effective(self) -> Global___FailoverSettingValues:
+        """every field set: what failover uses"""
+
+    @_builtins.property
+    def overrides(self) -> Global___FailoverSettingValues:
+        """an instance's own (unset: inherited); global: unset"""
+
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+        effective: Global___FailoverSettingValues | None = ...,
+        overrides: Global___FailoverSettingValues | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective", "overrides", b"overrides"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective", "instance_id", b"instance_id", "overrides", b"overrides"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FailoverSettings: _TypeAlias = FailoverSettings  # noqa: Y015
+
+@_typing.final
+class WarmPool(_message.Message):
+    """--- warm pools --------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    GPU_TYPE_FIELD_NUMBER: _builtins.int
+    GPU_COUNT_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    MAX_IDLE_S_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    provider: _builtins.str
+    gpu_type: _builtins.str
+    gpu_count: _builtins.int
+    region: _builtins.str
+    target: _builtins.int
+    enabled: _builtins.bool
+    max_idle_s: _builtins.int
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        gpu_type: _builtins.str = ...,
+        gpu_count: _builtins.int = ...,
+        region: _builtins.str = ...,
+        target: _builtins.int = ...,
+        enabled: _builtins.bool = ...,
+        max_idle_s: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "enabled", b"enabled", "gpu_count", b"gpu_count", "gpu_type", b"gpu_type", "id", b"id", "max_idle_s", b"max_idle_s", "provider", b"provider", "region", b"region", "target", b"target", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WarmPool: _TypeAlias = WarmPool  # noqa: Y015
+
+@_typing.final
+class WarmPoolStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    READY_FIELD_NUMBER: _builtins.int
+    ACQUIRING_FIELD_NUMBER: _builtins.int
+    RELEASING_FIELD_NUMBER: _builtins.int
+    CLAIMED_FIELD_NUMBER: _builtins.int
+    STANDBY_SECONDS_FIELD_NUMBER: _builtins.int
+    COST_CENTS_FIELD_NUMBER: _builtins.int
+    ready: _builtins.int
+    acquiring: _builtins.int
+    releasing: _builtins.int
+    claimed: _builtins.int
+    standby_seconds: _builtins.float
+    cost_cents: _builtins.float
+    @_builtins.property
+    def pool(self) -> Global___WarmPool: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___WarmPool | None = ...,
+        ready: _builtins.int = ...,
+        acquiring: _builtins.int = ...,
+        releasing: _builtins.int = ...,
+        claimed: _builtins.int = ...,
+        standby_seconds: _builtins.float = ...,
+        cost_cents: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquiring", b"acquiring", "claimed", b"claimed", "cost_cents", b"cost_cents", "pool", b"pool", "ready", b"ready", "releasing", b"releasing", "standby_seconds", b"standby_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WarmPoolStatus: _TypeAlias = WarmPoolStatus  # noqa: Y015
+
+@_typing.final
+class StandbyHost(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    LEASE_ID_FIELD_NUMBER: _builtins.int
+    GPU_TYPE_FIELD_NUMBER: _builtins.int
+    GPU_COUNT_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    PRICE_PER_HOUR_CENTS_FIELD_NUMBER: _builtins.int
+    PREFETCHED_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    ACQUIRED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    CLAIMED_BY_INSTANCE_FIELD_NUMBER: _builtins.int
+    CLAIMED_AT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    pool_id: _builtins.str
+    state: _builtins.str
+    """acquiring, ready, claimed, releasing, released"""
+    host_id: _builtins.str
+    lease_id: _builtins.str
+    gpu_type: _builtins.str
+    gpu_count: _builtins.int
+    region: _builtins.str
+    price_per_hour_cents: _builtins.int
+    claimed_by_instance: _builtins.str
+    error: _builtins.str
+    @_builtins.property
+    def prefetched(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def acquired_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def claimed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        pool_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        host_id: _builtins.str = ...,
+        lease_id: _builtins.str = ...,
+        gpu_type: _builtins.str = ...,
+        gpu_count: _builtins.int = ...,
+        region: _builtins.str = ...,
+        price_per_hour_cents: _builtins.int = ...,
+        prefetched: _abc.Iterable[_builtins.str] | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        acquired_at: _timestamp_pb2.Timestamp | None = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+        claimed_by_instance: _builtins.str = ...,
+        claimed_at: _timestamp_pb2.Timestamp | None = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquired_at", b"acquired_at", "claimed_at", b"claimed_at", "created_at", b"created_at", "ended_at", b"ended_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquired_at", b"acquired_at", "claimed_at", b"claimed_at", "claimed_by_instance", b"claimed_by_instance", "created_at", b"created_at", "ended_at", b"ended_at", "error", b"error", "gpu_count", b"gpu_count", "gpu_type", b"gpu_type", "host_id", b"host_id", "id", b"id", "lease_id", b"lease_id", "pool_id", b"pool_id", "prefetched", b"prefetched", "price_per_hour_cents", b"price_per_hour_cents", "region", b"region", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StandbyHost: _TypeAlias = StandbyHost  # noqa: Y015
+
+@_typing.final
+class ListWarmPoolsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWarmPoolsRequest: _TypeAlias = ListWarmPoolsRequest  # noqa: Y015
+
+@_typing.final
+class ListWarmPoolsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pools(self) -> _containers.RepeatedCompositeFieldContainer[Global___WarmPoolStatus]: ...
+    def __init__(
+        self,
+        *,
+        pools: _abc.Iterable[Global___WarmPoolStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pools", b"pools"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWarmPoolsResponse: _TypeAlias = ListWarmPoolsResponse  # noqa: Y015
+
+@_typing.final
+class ProvisionWarmPoolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GPU_TYPE_FIELD_NUMBER: _builtins.int
+    GPU_COUNT_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    MAX_IDLE_S_FIELD_NUMBER: _builtins.int
+    gpu_type: _builtins.str
+    gpu_count: _builtins.int
+    """0: 1"""
+    region: _builtins.str
+    target: _builtins.int
+    max_idle_s: _builtins.int
+    """0: never released for idleness"""
+    def __init__(
+        self,
+        *,
+        gpu_type: _builtins.str = ...,
+        gpu_count: _builtins.int = ...,
+        region: _builtins.str = ...,
+        target: _builtins.int = ...,
+        max_idle_s: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gpu_count", b"gpu_count", "gpu_type", b"gpu_type", "max_idle_s", b"max_idle_s", "region", b"region", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProvisionWarmPoolRequest: _TypeAlias = ProvisionWarmPoolRequest  # noqa: Y015
+
+@_typing.final
+class ProvisionWarmPoolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """false: an existing pool was updated"""
+    @_builtins.property
+    def pool(self) -> Global___WarmPool: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___WarmPool | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProvisionWarmPoolResponse: _TypeAlias = ProvisionWarmPoolResponse  # noqa: Y015
+
+@_typing.final
+class SetWarmPoolEnabledRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    enabled: _builtins.bool
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetWarmPoolEnabledRequest: _TypeAlias = SetWarmPoolEnabledRequest  # noqa: Y015
+
+@_typing.final
+class GetWarmPoolStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWarmPoolStatusRequest: _TypeAlias = GetWarmPoolStatusRequest  # noqa: Y015
+
+@_typing.final
+class ListStandbyHostsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    pool_id: _builtins.str
+    """empty: every pool"""
+    def __init__(
+        self,
+        *,
+        pool_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool_id", b"pool_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStandbyHostsRequest: _TypeAlias = ListStandbyHostsRequest  # noqa: Y015
+
+@_typing.final
+class ListStandbyHostsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOSTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hosts(self) -> _containers.RepeatedCompositeFieldContainer[Global___StandbyHost]: ...
+    def __init__(
+        self,
+        *,
+        hosts: _abc.Iterable[Global___StandbyHost] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hosts", b"hosts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStandbyHostsResponse: _TypeAlias = ListStandbyHostsResponse  # noqa: Y015
+
+@_typing.final
+class CleanupWarmPoolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CleanupWarmPoolRequest: _TypeAlias = CleanupWarmPoolRequest  # noqa: Y015
+
+@_typing.final
+class CleanupWarmPoolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CleanupWarmPoolResponse: _TypeAlias = CleanupWarmPoolResponse  # noqa: Y015
+
+@_typing.final
+class SavingsAmounts(_message.Message):
+    """--- savings -----------------------------------------------------------------------------
+
+    Amounts are exact decimal strings rounded half-even to the cent ("12.34"); hours exact.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNNING_HOURS_FIELD_NUMBER: _builtins.int
+    HIBERNATED_HOURS_FIELD_NUMBER: _builtins.int
+    COMPUTE_COST_FIELD_NUMBER: _builtins.int
+    STANDBY_COST_FIELD_NUMBER: _builtins.int
+    STORAGE_COST_FIELD_NUMBER: _builtins.int
+    SAVED_GROSS_FIELD_NUMBER: _builtins.int
+    SAVED_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    ROUNDING_FIELD_NUMBER: _builtins.int
+    running_hours: _builtins.str
+    hibernated_hours: _builtins.str
+    compute_cost: _builtins.str
+    standby_cost: _builtins.str
+    storage_cost: _builtins.str
+    saved_gross: _builtins.str
+    saved: _builtins.str
+    currency: _builtins.str
+    rounding: _builtins.str
+    def __init__(
+        self,
+        *,
+        running_hours: _builtins.str = ...,
+        hibernated_hours: _builtins.str = ...,
+        compute_cost: _builtins.str = ...,
+        standby_cost: _builtins.str = ...,
+        storage_cost: _builtins.str = ...,
+        saved_gross: _builtins.str = ...,
+        saved: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        rounding: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compute_cost", b"compute_cost", "currency", b"currency", "hibernated_hours", b"hibernated_hours", "rounding", b"rounding", "running_hours", b"running_hours", "saved", b"saved", "saved_gross", b"saved_gross", "standby_cost", b"standby_cost", "storage_cost", b"storage_cost"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SavingsAmounts: _TypeAlias = SavingsAmounts  # noqa: Y015
+
+@_typing.final
+class GetSavingsSummaryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    period: _builtins.str
+    """day, week, month, year, all; empty: month"""
+    team_id: _builtins.str
+    """empty: every team"""
+    def __init__(
+        self,
+        *,
+        period: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSavingsSummaryRequest: _TypeAlias = GetSavingsSummaryRequest  # noqa: Y015
+
+@_typing.final
+class SavingsSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    AMOUNTS_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    period: _builtins.str
+    team_id: _builtins.str
+    """empty: every team"""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """unset: from the start"""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def amounts(self) -> Global___SavingsAmounts: ...
+    def __init__(
+        self,
+        *,
+        period: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        amounts: Global___SavingsAmounts | None = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts", "since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts", "period", b"period", "since", b"since", "team_id", b"team_id", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SavingsSummary: _TypeAlias = SavingsSummary  # noqa: Y015
+
+@_typing.final
+class GetSavingsBreakdownRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    period: _builtins.str
+    """empty: all"""
+    team_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        period: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSavingsBreakdownRequest: _TypeAlias = GetSavingsBreakdownRequest  # noqa: Y015
+
+@_typing.final
+class SavingsGroup(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    AMOUNTS_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """the GPU type, or the instance id"""
+    @_builtins.property
+    def amounts(self) -> Global___SavingsAmounts: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        amounts: Global___SavingsAmounts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SavingsGroup: _TypeAlias = SavingsGroup  # noqa: Y015
+
+@_typing.final
+class SavingsBreakdown(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    BY_GPU_TYPE_FIELD_NUMBER: _builtins.int
+    BY_INSTANCE_FIELD_NUMBER: _builtins.int
+    period: _builtins.str
+    @_builtins.property
+    def by_gpu_type(self) -> _containers.RepeatedCompositeFieldContainer[Global___SavingsGroup]: ...
+    @_builtins.property
+    def by_instance(self) -> _containers.RepeatedCompositeFieldContainer[Global___SavingsGroup]: ...
+    def __init__(
+        self,
+        *,
+        period: _builtins.str = ...,
+        by_gpu_type: _abc.Iterable[Global___SavingsGroup] | None = ...,
+        by_instance: _abc.Iterable[Global___SavingsGroup] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_gpu_type", b"by_gpu_type", "by_instance", b"by_instance", "period", b"period"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SavingsBreakdown: _TypeAlias = SavingsBreakdown  # noqa: Y015
+
+@_typing.final
+class GetSavingsHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTHS_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    months: _builtins.int
+    """0: 12; at most 120"""
+    team_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        months: _builtins.int = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["months", b"months", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSavingsHistoryRequest: _TypeAlias = GetSavingsHistoryRequest  # noqa: Y015
+
+@_typing.final
+class SavingsMonth(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    AMOUNTS_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """YYYY-MM (UTC)"""
+    @_builtins.property
+    def amounts(self) -> Global___SavingsAmounts: ...
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        amounts: Global___SavingsAmounts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amounts", b"amounts", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SavingsMonth: _TypeAlias = SavingsMonth  # noqa: Y015
+
+@_typing.final
+class SavingsHistory(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTHS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def months(self) -> _containers.RepeatedCompositeFieldContainer[Global___SavingsMonth]: ...
+    def __init__(
+        self,
+        *,
+        months: _abc.Iterable[Global___SavingsMonth] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["months", b"months"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SavingsHistory: _TypeAlias = SavingsHistory  # noqa: Y015
+
+@_typing.final
+class GetSavingsComparisonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GPU_TYPE_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    gpu_type: _builtins.str
+    """a GPU type of the reference prices file (H100-80GB, …)"""
+    team_id: _builtins.str
+    """empty: every team"""
+    def __init__(
+        self,
+        *,
+        gpu_type: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gpu_type", b"gpu_type", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSavingsComparisonRequest: _TypeAlias = GetSavingsComparisonRequest  # noqa: Y015
+
+@_typing.final
+class CloudReference(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLOUD_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    INSTANCE_TYPE_FIELD_NUMBER: _builtins.int
+    PER_GPU_HOUR_FIELD_NUMBER: _builtins.int
+    SAME_RUNNING_HOURS_FIELD_NUMBER: _builtins.int
+    ALWAYS_ON_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    cloud: _builtins.str
+    """aws, gcp, azure"""
+    region: _builtins.str
+    instance_type: _builtins.str
+    per_gpu_hour: _builtins.str
+    """the list price per GPU-hour"""
+    same_running_hours: _builtins.str
+    """our running GPU-hours at that price"""
+    always_on: _builtins.str
+    """running + hibernated GPU-hours at that price"""
+    source: _builtins.str
+    """the document that states the price"""
+    as_of: _builtins.str
+    """that document's date"""
+    def __init__(
+        self,
+        *,
+        cloud: _builtins.str = ...,
+        region: _builtins.str = ...,
+        instance_type: _builtins.str = ...,
+        per_gpu_hour: _builtins.str = ...,
+        same_running_hours: _builtins.str = ...,
+        always_on: _builtins.str = ...,
+        source: _builtins.str = ...,
+        as_of: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["always_on", b"always_on", "as_of", b"as_of", "cloud", b"cloud", "instance_type", b"instance_type", "per_gpu_hour", b"per_gpu_hour", "region", b"region", "same_running_hours", b"same_running_hours", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloudReference: _TypeAlias = CloudReference  # noqa: Y015
+
+@_typing.final
+class SavingsComparison(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GPU_TYPE_FIELD_NUMBER: _builtins.int
+    RUNNING_GPU_HOURS_FIELD_NUMBER: _builtins.int
+    HIBERNATED_GPU_HOURS_FIELD_NUMBER: _builtins.int
+    OURS_FIELD_NUMBER: _builtins.int
+    REFERENCES_FIELD_NUMBER: _builtins.int
+    REFERENCE_VERSION_FIELD_NUMBER: _builtins.int
+    REFERENCE_RETRIEVED_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    gpu_type: _builtins.str
+    running_gpu_hours: _builtins.str
+    hibernated_gpu_hours: _builtins.str
+    ours: _builtins.str
+    """what hosts, standby share and storage cost us"""
+    reference_version: _builtins.int
+    """reference_prices_v<N>.json"""
+    reference_retrieved: _builtins.str
+    currency: _builtins.str
+    team_id: _builtins.str
+    """empty: every team"""
+    @_builtins.property
+    def references(self) -> _containers.RepeatedCompositeFieldContainer[Global___CloudReference]: ...
+    def __init__(
+        self,
+        *,
+        gpu_type: _builtins.str = ...,
+        running_gpu_hours: _builtins.str = ...,
+        hibernated_gpu_hours: _builtins.str = ...,
+        ours: _builtins.str = ...,
+        references: _abc.Iterable[Global___CloudReference] | None = ...,
+        reference_version: _builtins.int = ...,
+        reference_retrieved: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "gpu_type", b"gpu_type", "hibernated_gpu_hours", b"hibernated_gpu_hours", "ours", b"ours", "reference_retrieved", b"reference_retrieved", "reference_version", b"reference_version", "references", b"references", "running_gpu_hours", b"running_gpu_hours", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SavingsComparison: _TypeAlias = SavingsComparison  # noqa: Y015

@@ -55,6 +55,131 @@ class AdminServiceStub:
                 request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.PingHostRequest.SerializeToString,
                 response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.PingHostResponse.FromString,
                 _registered_method=True)
+        self.ListInstances = channel.unary_unary(
+                '/torpor.v1.AdminService/ListInstances',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListInstancesRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListInstancesResponse.FromString,
+                _registered_method=True)
+        self.GetInstance = channel.unary_unary(
+                '/torpor.v1.AdminService/GetInstance',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetInstanceRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.FromString,
+                _registered_method=True)
+        self.HibernateInstance = channel.unary_unary(
+                '/torpor.v1.AdminService/HibernateInstance',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.HibernateInstanceRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.FromString,
+                _registered_method=True)
+        self.WakeInstance = channel.unary_unary(
+                '/torpor.v1.AdminService/WakeInstance',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.WakeInstanceRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.FromString,
+                _registered_method=True)
+        self.ListSnapshots = channel.unary_unary(
+                '/torpor.v1.AdminService/ListSnapshots',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListSnapshotsRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListSnapshotsResponse.FromString,
+                _registered_method=True)
+        self.DrainHost = channel.unary_unary(
+                '/torpor.v1.AdminService/DrainHost',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.DrainHostRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.HostDrain.FromString,
+                _registered_method=True)
+        self.UndrainHost = channel.unary_unary(
+                '/torpor.v1.AdminService/UndrainHost',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.UndrainHostRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.HostDrain.FromString,
+                _registered_method=True)
+        self.CreateJoinToken = channel.unary_unary(
+                '/torpor.v1.AdminService/CreateJoinToken',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.CreateJoinTokenRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.CreateJoinTokenResponse.FromString,
+                _registered_method=True)
+        self.ListJoinTokens = channel.unary_unary(
+                '/torpor.v1.AdminService/ListJoinTokens',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListJoinTokensRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListJoinTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeJoinToken = channel.unary_unary(
+                '/torpor.v1.AdminService/RevokeJoinToken',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.RevokeJoinTokenRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.JoinToken.FromString,
+                _registered_method=True)
+        self.FailoverInstance = channel.unary_unary(
+                '/torpor.v1.AdminService/FailoverInstance',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverInstanceRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.FromString,
+                _registered_method=True)
+        self.GetFailoverStatus = channel.unary_unary(
+                '/torpor.v1.AdminService/GetFailoverStatus',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverStatusRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverStatus.FromString,
+                _registered_method=True)
+        self.GetFailoverReadiness = channel.unary_unary(
+                '/torpor.v1.AdminService/GetFailoverReadiness',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverReadinessRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverReadiness.FromString,
+                _registered_method=True)
+        self.GetFailoverSettings = channel.unary_unary(
+                '/torpor.v1.AdminService/GetFailoverSettings',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverSettingsRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverSettings.FromString,
+                _registered_method=True)
+        self.UpdateFailoverSettings = channel.unary_unary(
+                '/torpor.v1.AdminService/UpdateFailoverSettings',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.UpdateFailoverSettingsRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverSettings.FromString,
+                _registered_method=True)
+        self.ListWarmPools = channel.unary_unary(
+                '/torpor.v1.AdminService/ListWarmPools',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListWarmPoolsRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListWarmPoolsResponse.FromString,
+                _registered_method=True)
+        self.ProvisionWarmPool = channel.unary_unary(
+                '/torpor.v1.AdminService/ProvisionWarmPool',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ProvisionWarmPoolRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ProvisionWarmPoolResponse.FromString,
+                _registered_method=True)
+        self.SetWarmPoolEnabled = channel.unary_unary(
+                '/torpor.v1.AdminService/SetWarmPoolEnabled',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SetWarmPoolEnabledRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.WarmPool.FromString,
+                _registered_method=True)
+        self.GetWarmPoolStatus = channel.unary_unary(
+                '/torpor.v1.AdminService/GetWarmPoolStatus',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetWarmPoolStatusRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.WarmPoolStatus.FromString,
+                _registered_method=True)
+        self.ListStandbyHosts = channel.unary_unary(
+                '/torpor.v1.AdminService/ListStandbyHosts',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListStandbyHostsRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListStandbyHostsResponse.FromString,
+                _registered_method=True)
+        self.CleanupWarmPool = channel.unary_unary(
+                '/torpor.v1.AdminService/CleanupWarmPool',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.CleanupWarmPoolRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.CleanupWarmPoolResponse.FromString,
+                _registered_method=True)
+        self.GetSavingsSummary = channel.unary_unary(
+                '/torpor.v1.AdminService/GetSavingsSummary',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsSummaryRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsSummary.FromString,
+                _registered_method=True)
+        self.GetSavingsBreakdown = channel.unary_unary(
+                '/torpor.v1.AdminService/GetSavingsBreakdown',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsBreakdownRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsBreakdown.FromString,
+                _registered_method=True)
+        self.GetSavingsHistory = channel.unary_unary(
+                '/torpor.v1.AdminService/GetSavingsHistory',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsHistoryRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsHistory.FromString,
+                _registered_method=True)
+        self.GetSavingsComparison = channel.unary_unary(
+                '/torpor.v1.AdminService/GetSavingsComparison',
+                request_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsComparisonRequest.SerializeToString,
+                response_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsComparison.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -87,6 +212,171 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInstances(self, request, context):
+        """Instances of every team (the same InstanceService the HTTP routes call, acting as an
+        operator). Hibernate and wake answer at once with the operation started, like the
+        HTTP 202; follow it with WatchEvents or GetInstance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInstance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HibernateInstance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WakeInstance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSnapshots(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DrainHost(self, request, context):
+        """Draining: the host gets no new placements and its running instances are hibernated;
+        `host.drained` once none is left on it. Undrain makes it placeable again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UndrainHost(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateJoinToken(self, request, context):
+        """Agent join tokens; the secret is in CreateJoinTokenResponse only, once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJoinTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeJoinToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FailoverInstance(self, request, context):
+        """Failover (FailoverService, as `POST /instances/{id}/failover` and `/failover/...`):
+        FailoverInstance answers at once with the operation started, like the HTTP 202.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFailoverStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFailoverReadiness(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFailoverSettings(self, request, context):
+        """Failover settings (as `GET/PUT /failover/settings/global` and
+        `/instances/{id}/failover/settings`); no instance id: the global ones. Update replaces
+        them as the HTTP PUT does: an unset global field takes its default, an unset instance
+        field inherits the global value.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateFailoverSettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWarmPools(self, request, context):
+        """Warm pools (WarmPoolService, as `/warmpool/...`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProvisionWarmPool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetWarmPoolEnabled(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWarmPoolStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStandbyHosts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CleanupWarmPool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSavingsSummary(self, request, context):
+        """Savings (SavingsService, as `/savings/...`): every team's, or one team's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSavingsBreakdown(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSavingsHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSavingsComparison(self, request, context):
+        """Ours against each cloud's on-demand list price (NOT_FOUND names the known GPU types).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +399,131 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.PingHost,
                     request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.PingHostRequest.FromString,
                     response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.PingHostResponse.SerializeToString,
+            ),
+            'ListInstances': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInstances,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListInstancesRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListInstancesResponse.SerializeToString,
+            ),
+            'GetInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInstance,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetInstanceRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.SerializeToString,
+            ),
+            'HibernateInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.HibernateInstance,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.HibernateInstanceRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.SerializeToString,
+            ),
+            'WakeInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.WakeInstance,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.WakeInstanceRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.SerializeToString,
+            ),
+            'ListSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSnapshots,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListSnapshotsRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListSnapshotsResponse.SerializeToString,
+            ),
+            'DrainHost': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainHost,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.DrainHostRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.HostDrain.SerializeToString,
+            ),
+            'UndrainHost': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndrainHost,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.UndrainHostRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.HostDrain.SerializeToString,
+            ),
+            'CreateJoinToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateJoinToken,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.CreateJoinTokenRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.CreateJoinTokenResponse.SerializeToString,
+            ),
+            'ListJoinTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJoinTokens,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListJoinTokensRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListJoinTokensResponse.SerializeToString,
+            ),
+            'RevokeJoinToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeJoinToken,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.RevokeJoinTokenRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.JoinToken.SerializeToString,
+            ),
+            'FailoverInstance': grpc.unary_unary_rpc_method_handler(
+                    servicer.FailoverInstance,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverInstanceRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.SerializeToString,
+            ),
+            'GetFailoverStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFailoverStatus,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverStatusRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverStatus.SerializeToString,
+            ),
+            'GetFailoverReadiness': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFailoverReadiness,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverReadinessRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverReadiness.SerializeToString,
+            ),
+            'GetFailoverSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFailoverSettings,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverSettingsRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverSettings.SerializeToString,
+            ),
+            'UpdateFailoverSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateFailoverSettings,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.UpdateFailoverSettingsRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverSettings.SerializeToString,
+            ),
+            'ListWarmPools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWarmPools,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListWarmPoolsRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListWarmPoolsResponse.SerializeToString,
+            ),
+            'ProvisionWarmPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProvisionWarmPool,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ProvisionWarmPoolRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ProvisionWarmPoolResponse.SerializeToString,
+            ),
+            'SetWarmPoolEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetWarmPoolEnabled,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SetWarmPoolEnabledRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.WarmPool.SerializeToString,
+            ),
+            'GetWarmPoolStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWarmPoolStatus,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetWarmPoolStatusRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.WarmPoolStatus.SerializeToString,
+            ),
+            'ListStandbyHosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStandbyHosts,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListStandbyHostsRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.ListStandbyHostsResponse.SerializeToString,
+            ),
+            'CleanupWarmPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.CleanupWarmPool,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.CleanupWarmPoolRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.CleanupWarmPoolResponse.SerializeToString,
+            ),
+            'GetSavingsSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSavingsSummary,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsSummaryRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsSummary.SerializeToString,
+            ),
+            'GetSavingsBreakdown': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSavingsBreakdown,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsBreakdownRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsBreakdown.SerializeToString,
+            ),
+            'GetSavingsHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSavingsHistory,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsHistoryRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsHistory.SerializeToString,
+            ),
+            'GetSavingsComparison': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSavingsComparison,
+                    request_deserializer=torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsComparisonRequest.FromString,
+                    response_serializer=torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsComparison.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +634,681 @@ class AdminService:
             '/torpor.v1.AdminService/PingHost',
             torpor_dot_proto_dot_v1_dot_admin__pb2.PingHostRequest.SerializeToString,
             torpor_dot_proto_dot_v1_dot_admin__pb2.PingHostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInstances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/ListInstances',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListInstancesRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListInstancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetInstance',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetInstanceRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HibernateInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/HibernateInstance',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.HibernateInstanceRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WakeInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/WakeInstance',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.WakeInstanceRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/ListSnapshots',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListSnapshotsRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListSnapshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainHost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/DrainHost',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.DrainHostRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.HostDrain.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndrainHost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/UndrainHost',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.UndrainHostRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.HostDrain.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateJoinToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/CreateJoinToken',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.CreateJoinTokenRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.CreateJoinTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJoinTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/ListJoinTokens',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListJoinTokensRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListJoinTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeJoinToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/RevokeJoinToken',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.RevokeJoinTokenRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.JoinToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FailoverInstance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/FailoverInstance',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverInstanceRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.Instance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFailoverStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetFailoverStatus',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverStatusRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFailoverReadiness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetFailoverReadiness',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverReadinessRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverReadiness.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFailoverSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetFailoverSettings',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetFailoverSettingsRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverSettings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateFailoverSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/UpdateFailoverSettings',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.UpdateFailoverSettingsRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.FailoverSettings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWarmPools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/ListWarmPools',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListWarmPoolsRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListWarmPoolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProvisionWarmPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/ProvisionWarmPool',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ProvisionWarmPoolRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ProvisionWarmPoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetWarmPoolEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/SetWarmPoolEnabled',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.SetWarmPoolEnabledRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.WarmPool.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWarmPoolStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetWarmPoolStatus',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetWarmPoolStatusRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.WarmPoolStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStandbyHosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/ListStandbyHosts',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListStandbyHostsRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.ListStandbyHostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CleanupWarmPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/CleanupWarmPool',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.CleanupWarmPoolRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.CleanupWarmPoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSavingsSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetSavingsSummary',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsSummaryRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSavingsBreakdown(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetSavingsBreakdown',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsBreakdownRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsBreakdown.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSavingsHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetSavingsHistory',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsHistoryRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsHistory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSavingsComparison(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/torpor.v1.AdminService/GetSavingsComparison',
+            torpor_dot_proto_dot_v1_dot_admin__pb2.GetSavingsComparisonRequest.SerializeToString,
+            torpor_dot_proto_dot_v1_dot_admin__pb2.SavingsComparison.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,50 @@ class AdminServiceStub:
     """
     PingHost: _grpc.UnaryUnaryMultiCallable[_admin_pb2.PingHostRequest, _admin_pb2.PingHostResponse]
     """Sends a Ping command to a connected host and waits for its result."""
+    ListInstances: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListInstancesRequest, _admin_pb2.ListInstancesResponse]
+    """Instances of every team (the same InstanceService the HTTP routes call, acting as an
+    operator). Hibernate and wake answer at once with the operation started, like the
+    HTTP 202; follow it with WatchEvents or GetInstance.
+    """
+    GetInstance: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetInstanceRequest, _admin_pb2.Instance]
+    HibernateInstance: _grpc.UnaryUnaryMultiCallable[_admin_pb2.HibernateInstanceRequest, _admin_pb2.Instance]
+    WakeInstance: _grpc.UnaryUnaryMultiCallable[_admin_pb2.WakeInstanceRequest, _admin_pb2.Instance]
+    ListSnapshots: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListSnapshotsRequest, _admin_pb2.ListSnapshotsResponse]
+    DrainHost: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DrainHostRequest, _admin_pb2.HostDrain]
+    """Draining: the host gets no new placements and its running instances are hibernated;
+    `host.drained` once none is left on it. Undrain makes it placeable again.
+    """
+    UndrainHost: _grpc.UnaryUnaryMultiCallable[_admin_pb2.UndrainHostRequest, _admin_pb2.HostDrain]
+    CreateJoinToken: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateJoinTokenRequest, _admin_pb2.CreateJoinTokenResponse]
+    """Agent join tokens; the secret is in CreateJoinTokenResponse only, once."""
+    ListJoinTokens: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListJoinTokensRequest, _admin_pb2.ListJoinTokensResponse]
+    RevokeJoinToken: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeJoinTokenRequest, _admin_pb2.JoinToken]
+    FailoverInstance: _grpc.UnaryUnaryMultiCallable[_admin_pb2.FailoverInstanceRequest, _admin_pb2.Instance]
+    """Failover (FailoverService, as `POST /instances/{id}/failover` and `/failover/...`):
+    FailoverInstance answers at once with the operation started, like the HTTP 202.
+    """
+    GetFailoverStatus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetFailoverStatusRequest, _admin_pb2.FailoverStatus]
+    GetFailoverReadiness: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetFailoverReadinessRequest, _admin_pb2.FailoverReadiness]
+    GetFailoverSettings: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetFailoverSettingsRequest, _admin_pb2.FailoverSettings]
+    """Failover settings (as `GET/PUT /failover/settings/global` and
+    `/instances/{id}/failover/settings`); no instance id: the global ones. Update replaces
+    them as the HTTP PUT does: an unset global field takes its default, an unset instance
+    field inherits the global value.
+    """
+    UpdateFailoverSettings: _grpc.UnaryUnaryMultiCallable[_admin_pb2.UpdateFailoverSettingsRequest, _admin_pb2.FailoverSettings]
+    ListWarmPools: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListWarmPoolsRequest, _admin_pb2.ListWarmPoolsResponse]
+    """Warm pools (WarmPoolService, as `/warmpool/...`)."""
+    ProvisionWarmPool: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ProvisionWarmPoolRequest, _admin_pb2.ProvisionWarmPoolResponse]
+    SetWarmPoolEnabled: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetWarmPoolEnabledRequest, _admin_pb2.WarmPool]
+    GetWarmPoolStatus: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetWarmPoolStatusRequest, _admin_pb2.WarmPoolStatus]
+    ListStandbyHosts: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListStandbyHostsRequest, _admin_pb2.ListStandbyHostsResponse]
+    CleanupWarmPool: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CleanupWarmPoolRequest, _admin_pb2.CleanupWarmPoolResponse]
+    GetSavingsSummary: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSavingsSummaryRequest, _admin_pb2.SavingsSummary]
+    """Savings (SavingsService, as `/savings/...`): every team's, or one team's."""
+    GetSavingsBreakdown: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSavingsBreakdownRequest, _admin_pb2.SavingsBreakdown]
+    GetSavingsHistory: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSavingsHistoryRequest, _admin_pb2.SavingsHistory]
+    GetSavingsComparison: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetSavingsComparisonRequest, _admin_pb2.SavingsComparison]
+    """Ours against each cloud's on-demand list price (NOT_FOUND names the known GPU types)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -54,6 +98,50 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
     PingHost: _aio.UnaryUnaryMultiCallable[_admin_pb2.PingHostRequest, _admin_pb2.PingHostResponse]  # type: ignore[assignment]
     """Sends a Ping command to a connected host and waits for its result."""
+    ListInstances: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListInstancesRequest, _admin_pb2.ListInstancesResponse]  # type: ignore[assignment]
+    """Instances of every team (the same InstanceService the HTTP routes call, acting as an
+    operator). Hibernate and wake answer at once with the operation started, like the
+    HTTP 202; follow it with WatchEvents or GetInstance.
+    """
+    GetInstance: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetInstanceRequest, _admin_pb2.Instance]  # type: ignore[assignment]
+    HibernateInstance: _aio.UnaryUnaryMultiCallable[_admin_pb2.HibernateInstanceRequest, _admin_pb2.Instance]  # type: ignore[assignment]
+    WakeInstance: _aio.UnaryUnaryMultiCallable[_admin_pb2.WakeInstanceRequest, _admin_pb2.Instance]  # type: ignore[assignment]
+    ListSnapshots: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListSnapshotsRequest, _admin_pb2.ListSnapshotsResponse]  # type: ignore[assignment]
+    DrainHost: _aio.UnaryUnaryMultiCallable[_admin_pb2.DrainHostRequest, _admin_pb2.HostDrain]  # type: ignore[assignment]
+    """Draining: the host gets no new placements and its running instances are hibernated;
+    `host.drained` once none is left on it. Undrain makes it placeable again.
+    """
+    UndrainHost: _aio.UnaryUnaryMultiCallable[_admin_pb2.UndrainHostRequest, _admin_pb2.HostDrain]  # type: ignore[assignment]
+    CreateJoinToken: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateJoinTokenRequest, _admin_pb2.CreateJoinTokenResponse]  # type: ignore[assignment]
+    """Agent join tokens; the secret is in CreateJoinTokenResponse only, once."""
+    ListJoinTokens: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListJoinTokensRequest, _admin_pb2.ListJoinTokensResponse]  # type: ignore[assignment]
+    RevokeJoinToken: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeJoinTokenRequest, _admin_pb2.JoinToken]  # type: ignore[assignment]
+    FailoverInstance: _aio.UnaryUnaryMultiCallable[_admin_pb2.FailoverInstanceRequest, _admin_pb2.Instance]  # type: ignore[assignment]
+    """Failover (FailoverService, as `POST /instances/{id}/failover` and `/failover/...`):
+    FailoverInstance answers at once with the operation started, like the HTTP 202.
+    """
+    GetFailoverStatus: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetFailoverStatusRequest, _admin_pb2.FailoverStatus]  # type: ignore[assignment]
+    GetFailoverReadiness: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetFailoverReadinessRequest, _admin_pb2.FailoverReadiness]  # type: ignore[assignment]
+    GetFailoverSettings: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetFailoverSettingsRequest, _admin_pb2.FailoverSettings]  # type: ignore[assignment]
+    """Failover settings (as `GET/PUT /failover/settings/global` and
+    `/instances/{id}/failover/settings`); no instance id: the global ones. Update replaces
+    them as the HTTP PUT does: an unset global field takes its default, an unset instance
+    field inherits the global value.
+    """
+    UpdateFailoverSettings: _aio.UnaryUnaryMultiCallable[_admin_pb2.UpdateFailoverSettingsRequest, _admin_pb2.FailoverSettings]  # type: ignore[assignment]
+    ListWarmPools: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListWarmPoolsRequest, _admin_pb2.ListWarmPoolsResponse]  # type: ignore[assignment]
+    """Warm pools (WarmPoolService, as `/warmpool/...`)."""
+    ProvisionWarmPool: _aio.UnaryUnaryMultiCallable[_admin_pb2.ProvisionWarmPoolRequest, _admin_pb2.ProvisionWarmPoolResponse]  # type: ignore[assignment]
+    SetWarmPoolEnabled: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetWarmPoolEnabledRequest, _admin_pb2.WarmPool]  # type: ignore[assignment]
+    GetWarmPoolStatus: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetWarmPoolStatusRequest, _admin_pb2.WarmPoolStatus]  # type: ignore[assignment]
+    ListStandbyHosts: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListStandbyHostsRequest, _admin_pb2.ListStandbyHostsResponse]  # type: ignore[assignment]
+    CleanupWarmPool: _aio.UnaryUnaryMultiCallable[_admin_pb2.CleanupWarmPoolRequest, _admin_pb2.CleanupWarmPoolResponse]  # type: ignore[assignment]
+    GetSavingsSummary: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSavingsSummaryRequest, _admin_pb2.SavingsSummary]  # type: ignore[assignment]
+    """Savings (SavingsService, as `/savings/...`): every team's, or one team's."""
+    GetSavingsBreakdown: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSavingsBreakdownRequest, _admin_pb2.SavingsBreakdown]  # type: ignore[assignment]
+    GetSavingsHistory: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSavingsHistoryRequest, _admin_pb2.SavingsHistory]  # type: ignore[assignment]
+    GetSavingsComparison: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetSavingsComparisonRequest, _admin_pb2.SavingsComparison]  # type: ignore[assignment]
+    """Ours against each cloud's on-demand list price (NOT_FOUND names the known GPU types)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -87,5 +175,199 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.PingHostResponse, _abc.Awaitable[_admin_pb2.PingHostResponse]]:
         """Sends a Ping command to a connected host and waits for its result."""
+
+    @_abc_1.abstractmethod
+    def ListInstances(
+        self,
+        request: _admin_pb2.ListInstancesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListInstancesResponse, _abc.Awaitable[_admin_pb2.ListInstancesResponse]]:
+        """Instances of every team (the same InstanceService the HTTP routes call, acting as an
+        operator). Hibernate and wake answer at once with the operation started, like the
+        HTTP 202; follow it with WatchEvents or GetInstance.
+        """
+
+    @_abc_1.abstractmethod
+    def GetInstance(
+        self,
+        request: _admin_pb2.GetInstanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Instance, _abc.Awaitable[_admin_pb2.Instance]]: ...
+
+    @_abc_1.abstractmethod
+    def HibernateInstance(
+        self,
+        request: _admin_pb2.HibernateInstanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Instance, _abc.Awaitable[_admin_pb2.Instance]]: ...
+
+    @_abc_1.abstractmethod
+    def WakeInstance(
+        self,
+        request: _admin_pb2.WakeInstanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Instance, _abc.Awaitable[_admin_pb2.Instance]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSnapshots(
+        self,
+        request: _admin_pb2.ListSnapshotsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListSnapshotsResponse, _abc.Awaitable[_admin_pb2.ListSnapshotsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DrainHost(
+        self,
+        request: _admin_pb2.DrainHostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.HostDrain, _abc.Awaitable[_admin_pb2.HostDrain]]:
+        """Draining: the host gets no new placements and its running instances are hibernated;
+        `host.drained` once none is left on it. Undrain makes it placeable again.
+        """
+
+    @_abc_1.abstractmethod
+    def UndrainHost(
+        self,
+        request: _admin_pb2.UndrainHostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.HostDrain, _abc.Awaitable[_admin_pb2.HostDrain]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateJoinToken(
+        self,
+        request: _admin_pb2.CreateJoinTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateJoinTokenResponse, _abc.Awaitable[_admin_pb2.CreateJoinTokenResponse]]:
+        """Agent join tokens; the secret is in CreateJoinTokenResponse only, once."""
+
+    @_abc_1.abstractmethod
+    def ListJoinTokens(
+        self,
+        request: _admin_pb2.ListJoinTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListJoinTokensResponse, _abc.Awaitable[_admin_pb2.ListJoinTokensResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeJoinToken(
+        self,
+        request: _admin_pb2.RevokeJoinTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.JoinToken, _abc.Awaitable[_admin_pb2.JoinToken]]: ...
+
+    @_abc_1.abstractmethod
+    def FailoverInstance(
+        self,
+        request: _admin_pb2.FailoverInstanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Instance, _abc.Awaitable[_admin_pb2.Instance]]:
+        """Failover (FailoverService, as `POST /instances/{id}/failover` and `/failover/...`):
+        FailoverInstance answers at once with the operation started, like the HTTP 202.
+        """
+
+    @_abc_1.abstractmethod
+    def GetFailoverStatus(
+        self,
+        request: _admin_pb2.GetFailoverStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.FailoverStatus, _abc.Awaitable[_admin_pb2.FailoverStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def GetFailoverReadiness(
+        self,
+        request: _admin_pb2.GetFailoverReadinessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.FailoverReadiness, _abc.Awaitable[_admin_pb2.FailoverReadiness]]: ...
+
+    @_abc_1.abstractmethod
+    def GetFailoverSettings(
+        self,
+        request: _admin_pb2.GetFailoverSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.FailoverSettings, _abc.Awaitable[_admin_pb2.FailoverSettings]]:
+        """Failover settings (as `GET/PUT /failover/settings/global` and
+        `/instances/{id}/failover/settings`); no instance id: the global ones. Update replaces
+        them as the HTTP PUT does: an unset global field takes its default, an unset instance
+        field inherits the global value.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateFailoverSettings(
+        self,
+        request: _admin_pb2.UpdateFailoverSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.FailoverSettings, _abc.Awaitable[_admin_pb2.FailoverSettings]]: ...
+
+    @_abc_1.abstractmethod
+    def ListWarmPools(
+        self,
+        request: _admin_pb2.ListWarmPoolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListWarmPoolsResponse, _abc.Awaitable[_admin_pb2.ListWarmPoolsResponse]]:
+        """Warm pools (WarmPoolService, as `/warmpool/...`)."""
+
+    @_abc_1.abstractmethod
+    def ProvisionWarmPool(
+        self,
+        request: _admin_pb2.ProvisionWarmPoolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ProvisionWarmPoolResponse, _abc.Awaitable[_admin_pb2.ProvisionWarmPoolResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetWarmPoolEnabled(
+        self,
+        request: _admin_pb2.SetWarmPoolEnabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.WarmPool, _abc.Awaitable[_admin_pb2.WarmPool]]: ...
+
+    @_abc_1.abstractmethod
+    def GetWarmPoolStatus(
+        self,
+        request: _admin_pb2.GetWarmPoolStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.WarmPoolStatus, _abc.Awaitable[_admin_pb2.WarmPoolStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def ListStandbyHosts(
+        self,
+        request: _admin_pb2.ListStandbyHostsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListStandbyHostsResponse, _abc.Awaitable[_admin_pb2.ListStandbyHostsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CleanupWarmPool(
+        self,
+        request: _admin_pb2.CleanupWarmPoolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CleanupWarmPoolResponse, _abc.Awaitable[_admin_pb2.CleanupWarmPoolResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSavingsSummary(
+        self,
+        request: _admin_pb2.GetSavingsSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SavingsSummary, _abc.Awaitable[_admin_pb2.SavingsSummary]]:
+        """Savings (SavingsService, as `/savings/...`): every team's, or one team's."""
+
+    @_abc_1.abstractmethod
+    def GetSavingsBreakdown(
+        self,
+        request: _admin_pb2.GetSavingsBreakdownRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SavingsBreakdown, _abc.Awaitable[_admin_pb2.SavingsBreakdown]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSavingsHistory(
+        self,
+        request: _admin_pb2.GetSavingsHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SavingsHistory, _abc.Awaitable[_admin_pb2.SavingsHistory]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSavingsComparison(
+        self,
+        request: _admin_pb2.GetSavingsComparisonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SavingsComparison, _abc.Awaitable[_admin_pb2.SavingsComparison]]:
+        """Ours against each cloud's on-demand list price (NOT_FOUND names the known GPU types)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -117,6 +117,7 @@ class AgentMessage(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     COMMAND_RESULT_FIELD_NUMBER: _builtins.int
     IDLE_REPORT_FIELD_NUMBER: _builtins.int
+    PREEMPTION_NOTICE_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """increases by one per message on a stream"""
     @_builtins.property
@@ -129,6 +130,8 @@ class AgentMessage(_message.Message):
     def command_result(self) -> Global___CommandResult: ...
     @_builtins.property
     def idle_report(self) -> Global___IdleReport: ...
+    @_builtins.property
+    def preemption_notice(self) -> Global___PreemptionNotice: ...
     def __init__(
         self,
         *,
@@ -138,12 +141,13 @@ class AgentMessage(_message.Message):
         event: _common_pb2.Event | None = ...,
         command_result: Global___CommandResult | None = ...,
         idle_report: Global___IdleReport | None = ...,
+        preemption_notice: Global___PreemptionNotice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["command_result", b"command_result", "event", b"event", "hello", b"hello", "idle_report", b"idle_report", "payload", b"payload", "telemetry", b"telemetry"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["command_result", b"command_result", "event", b"event", "hello", b"hello", "idle_report", b"idle_report", "payload", b"payload", "preemption_notice", b"preemption_notice", "telemetry", b"telemetry"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_result", b"command_result", "event", b"event", "hello", b"hello", "idle_report", b"idle_report", "payload", b"payload", "seq", b"seq", "telemetry", b"telemetry"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_result", b"command_result", "event", b"event", "hello", b"hello", "idle_report", b"idle_report", "payload", b"payload", "preemption_notice", b"preemption_notice", "seq", b"seq", "telemetry", b"telemetry"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["hello", "telemetry", "event", "command_result", "idle_report"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["hello", "telemetry", "event", "command_result", "idle_report", "preemption_notice"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -180,6 +184,7 @@ class Hello(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     BOOTED_AT_FIELD_NUMBER: _builtins.int
     OS_FIELD_NUMBER: _builtins.int
+    ASSIGNMENT_FIELD_NUMBER: _builtins.int
     host_id: _builtins.str
     """must match the credential's host"""
     hostname: _builtins.str
@@ -194,6 +199,13 @@ class Hello(_message.Message):
 
     @_builtins.property
     def booted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def assignment(self) -> Global___Assignment:
+        """The assignment the agent holds (kept in its state directory across
+        restarts); unset when it serves no instance. The control plane answers a
+        stale one (an older epoch than the instance's) with a Fence.
+        """
+
     def __init__(
         self,
         *,
@@ -204,10 +216,11 @@ class Hello(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         booted_at: _timestamp_pb2.Timestamp | None = ...,
         os: _builtins.str = ...,
+        assignment: Global___Assignment | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["booted_at", b"booted_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "booted_at", b"booted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "booted_at", b"booted_at", "gpus", b"gpus", "host_id", b"host_id", "hostname", b"hostname", "labels", b"labels", "os", b"os"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "assignment", b"assignment", "booted_at", b"booted_at", "gpus", b"gpus", "host_id", b"host_id", "hostname", b"hostname", "labels", b"labels", "os", b"os"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -242,12 +255,17 @@ class CommandResult(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
     SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    FENCED_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     ok: _builtins.bool
     error: _builtins.str
     """one line, when !ok"""
     snapshot_id: _builtins.str
     """Hibernate: the final snapshot's id, when ok"""
+    fenced: _builtins.bool
+    """The command named an older epoch than the one this agent holds, or this
+    agent is fenced: nothing was done (ok=false, error says which epoch won).
+    """
     @_builtins.property
     def outputs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -258,10 +276,11 @@ class CommandResult(_message.Message):
         error: _builtins.str = ...,
         outputs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         snapshot_id: _builtins.str = ...,
+        fenced: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "error", b"error", "ok", b"ok", "outputs", b"outputs", "snapshot_id", b"snapshot_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "error", b"error", "fenced", b"fenced", "ok", b"ok", "outputs", b"outputs", "snapshot_id", b"snapshot_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -337,6 +356,7 @@ class Welcome(_message.Message):
     SERVER_VERSION_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     IDLE_POLICY_FIELD_NUMBER: _builtins.int
+    ASSIGNMENT_FIELD_NUMBER: _builtins.int
     host_id: _builtins.str
     server_version: _builtins.str
     @_builtins.property
@@ -347,6 +367,12 @@ class Welcome(_message.Message):
         (unset: the config alone decides).
         """
 
+    @_builtins.property
+    def assignment(self) -> Global___Assignment:
+        """The instance this host serves, re-stated on every Welcome (unset: none,
+        e.g. a warm standby host).
+        """
+
     def __init__(
         self,
         *,
@@ -354,14 +380,90 @@ class Welcome(_message.Message):
         server_version: _builtins.str = ...,
         heartbeat: Global___HeartbeatPolicy | None = ...,
         idle_policy: Global___IdlePolicyOverride | None = ...,
+        assignment: Global___Assignment | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "idle_policy", b"idle_policy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "heartbeat", b"heartbeat", "idle_policy", b"idle_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "host_id", b"host_id", "idle_policy", b"idle_policy", "server_version", b"server_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment", "heartbeat", b"heartbeat", "host_id", b"host_id", "idle_policy", b"idle_policy", "server_version", b"server_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Welcome: _TypeAlias = Welcome  # noqa: Y015
+
+@_typing.final
+class Assignment(_message.Message):
+    """Fencing (docs/design.md, "Failover and fencing"): each placement of an
+    instance on a host has an epoch; a replacement host gets epoch N+1. An agent
+    refuses commands of an older epoch than the one it holds, writes snapshot
+    manifests only while no newer epoch has claimed the repository, and stops
+    the instance's work on its own after losing the control plane for
+    `fence_after_ms`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    REPOSITORY_FIELD_NUMBER: _builtins.int
+    FENCE_AFTER_MS_FIELD_NUMBER: _builtins.int
+    instance_id: _builtins.str
+    epoch: _builtins.int
+    """>= 1; higher wins"""
+    repository: _builtins.str
+    """The instance's snapshot repository URL; empty: the agent's configured one."""
+    fence_after_ms: _builtins.int
+    """Stop the instance's work after this long without the control plane
+    (0: never). Must exceed the control plane's ttl+grace.
+    """
+    def __init__(
+        self,
+        *,
+        instance_id: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        repository: _builtins.str = ...,
+        fence_after_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "fence_after_ms", b"fence_after_ms", "instance_id", b"instance_id", "repository", b"repository"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Assignment: _TypeAlias = Assignment  # noqa: Y015
+
+@_typing.final
+class PreemptionNotice(_message.Message):
+    """The host told the control plane it is about to be taken away (a spot
+    reclaim). The control plane answers with a last TakeSnapshot inside the
+    window, then fails the instance over.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """e.g. "aws-imds", "file", "signal" """
+    detail: _builtins.str
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp:
+        """when the host goes away"""
+
+    def __init__(
+        self,
+        *,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+        source: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "detail", b"detail", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreemptionNotice: _TypeAlias = PreemptionNotice  # noqa: Y015
 
 @_typing.final
 class Command(_message.Message):
@@ -369,13 +471,22 @@ class Command(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     ISSUED_AT_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
     PING_FIELD_NUMBER: _builtins.int
     HIBERNATE_FIELD_NUMBER: _builtins.int
     SET_IDLE_POLICY_FIELD_NUMBER: _builtins.int
     RESTORE_FIELD_NUMBER: _builtins.int
     TAKE_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    ASSIGN_FIELD_NUMBER: _builtins.int
+    FENCE_FIELD_NUMBER: _builtins.int
+    PREFETCH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """the agent answers with a CommandResult of the same id"""
+    epoch: _builtins.int
+    """The placement epoch the command belongs to (0: not bound to an
+    instance's placement, e.g. Ping or Prefetch). Refused with
+    CommandResult.fenced when older than the agent's assignment.
+    """
     @_builtins.property
     def issued_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -388,26 +499,118 @@ class Command(_message.Message):
     def restore(self) -> Global___Restore: ...
     @_builtins.property
     def take_snapshot(self) -> Global___TakeSnapshot: ...
+    @_builtins.property
+    def assign(self) -> Global___Assign: ...
+    @_builtins.property
+    def fence(self) -> Global___Fence: ...
+    @_builtins.property
+    def prefetch(self) -> Global___Prefetch: ...
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         issued_at: _timestamp_pb2.Timestamp | None = ...,
+        epoch: _builtins.int = ...,
         ping: Global___Ping | None = ...,
         hibernate: Global___Hibernate | None = ...,
         set_idle_policy: Global___SetIdlePolicy | None = ...,
         restore: Global___Restore | None = ...,
         take_snapshot: Global___TakeSnapshot | None = ...,
+        assign: Global___Assign | None = ...,
+        fence: Global___Fence | None = ...,
+        prefetch: Global___Prefetch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["hibernate", b"hibernate", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "restore", b"restore", "set_idle_policy", b"set_idle_policy", "take_snapshot", b"take_snapshot"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assign", b"assign", "fence", b"fence", "hibernate", b"hibernate", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "prefetch", b"prefetch", "restore", b"restore", "set_idle_policy", b"set_idle_policy", "take_snapshot", b"take_snapshot"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hibernate", b"hibernate", "id", b"id", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "restore", b"restore", "set_idle_policy", b"set_idle_policy", "take_snapshot", b"take_snapshot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assign", b"assign", "epoch", b"epoch", "fence", b"fence", "hibernate", b"hibernate", "id", b"id", "issued_at", b"issued_at", "kind", b"kind", "ping", b"ping", "prefetch", b"prefetch", "restore", b"restore", "set_idle_policy", b"set_idle_policy", "take_snapshot", b"take_snapshot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ping", "hibernate", "set_idle_policy", "restore", "take_snapshot"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ping", "hibernate", "set_idle_policy", "restore", "take_snapshot", "assign", "fence", "prefetch"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___Command: _TypeAlias = Command  # noqa: Y015
+
+@_typing.final
+class Assign(_message.Message):
+    """This host now serves `assignment.instance_id` at `assignment.epoch`: the
+    agent keeps it (atomically, in its state directory), claims the epoch in the
+    repository, and takes snapshots there from now on. A lower epoch than the
+    one held is refused (fenced).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSIGNMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def assignment(self) -> Global___Assignment: ...
+    def __init__(
+        self,
+        *,
+        assignment: Global___Assignment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignment", b"assignment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Assign: _TypeAlias = Assign  # noqa: Y015
+
+@_typing.final
+class Fence(_message.Message):
+    """A newer placement replaced this host: stop the instance's work, take no
+    more snapshots, refuse its commands. Idempotent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    epoch: _builtins.int
+    """the epoch that replaced this host's"""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Fence: _TypeAlias = Fence  # noqa: Y015
+
+@_typing.final
+class Prefetch(_message.Message):
+    """Warm standby: fetch the chunks of these snapshots into the host's local
+    cache, so a later Restore of them (or of a snapshot sharing most chunks)
+    transfers only what changed. Long; answered when the cache holds them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPOSITORY_FIELD_NUMBER: _builtins.int
+    SNAPSHOT_IDS_FIELD_NUMBER: _builtins.int
+    repository: _builtins.str
+    """empty: the agent's configured one"""
+    @_builtins.property
+    def snapshot_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        repository: _builtins.str = ...,
+        snapshot_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["repository", b"repository", "snapshot_ids", b"snapshot_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Prefetch: _TypeAlias = Prefetch  # noqa: Y015
 
 @_typing.final
 class Ping(_message.Message):
@@ -654,16 +857,20 @@ class Restore(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    REPOSITORY_FIELD_NUMBER: _builtins.int
     snapshot_id: _builtins.str
     """full id or unique prefix"""
+    repository: _builtins.str
+    """Empty: the assignment's repository, else the agent's configured one."""
     def __init__(
         self,
         *,
         snapshot_id: _builtins.str = ...,
+        repository: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["snapshot_id", b"snapshot_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["repository", b"repository", "snapshot_id", b"snapshot_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -39,6 +39,8 @@ class FakeAgentService(agent_pb2_grpc.AgentServiceServicer):
     streams_ended: int = 0
     idle_policy: agent_pb2.IdlePolicyOverride | None = None
     """Sent in Welcome when set (the instance's idle-policy override)."""
+    assignment: agent_pb2.Assignment | None = None
+    """Sent in Welcome when set (the instance this host serves)."""
 
     async def Join(
         self, request: agent_pb2.JoinRequest, context: grpc.aio.ServicerContext
@@ -57,15 +59,20 @@ class FakeAgentService(agent_pb2_grpc.AgentServiceServicer):
         welcome = agent_pb2.Welcome(host_id=HOST_ID, server_version="fake", heartbeat=self.policy)
         if self.idle_policy is not None:
             welcome.idle_policy.CopyFrom(self.idle_policy)
+        if self.assignment is not None:
+            welcome.assignment.CopyFrom(self.assignment)
         await context.write(agent_pb2.ControlMessage(welcome=welcome))
         reader = asyncio.create_task(self._read_all(context))
         while not reader.done():
             sending = asyncio.create_task(self.outbox.get())
-            await asyncio.wait({sending, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if sending.done():
+            try:
+                await asyncio.wait({sending, reader}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # a stream cancelled by a server stop must not take the next message
+                sent = sending.done()
+                if not sent:
+                    sending.cancel()
+            if sent:
                 await context.write(sending.result())
-            else:
-                sending.cancel()
         self.streams_ended += 1
 
     async def _read_all(self, context: grpc.aio.ServicerContext) -> None:

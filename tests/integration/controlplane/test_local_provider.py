@@ -4,6 +4,7 @@ only because the snapshot carried the data."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -107,6 +108,10 @@ async def test_a_new_provider_over_the_same_root_finds_the_lease(
     assert restarted._leases.all()[0].pid == lease.pid  # found, not started twice
 
     os.kill(lease.pid, signal.SIGKILL)  # the host's agent died while nobody watched
+    for _ in range(200):  # dead, not merely signalled (a kill is delivered asynchronously)
+        if not alive(lease.pid):
+            break
+        await asyncio.sleep(0.01)
     revived = await restarted.acquire(HostSpec("L4", 1, "local"), request_id="req-restart")
     assert revived.host_id == placement.host_id  # same folder, same credential, same host
     [lease] = restarted._leases.all()

@@ -23,7 +23,7 @@ def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8766)
     assert (settings.grpc_host, settings.grpc_port) == ("127.0.0.1", 8767)
     assert (settings.heartbeat_interval_s, settings.heartbeat_ttl_s) == (5, 10)
-    assert settings.heartbeat_grace_s == 10
+    assert settings.heartbeat_grace_s == 8
     assert settings.join_token_ttl_s == 3600
     assert settings.log_level == "info"
     assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/controlplane.db"

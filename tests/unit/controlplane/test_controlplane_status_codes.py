@@ -18,7 +18,7 @@ pytestmark = pytest.mark.unit
         (errors.InvalidArgument("x"), 400, grpc.StatusCode.INVALID_ARGUMENT),
         (errors.Unauthenticated("x"), 401, grpc.StatusCode.UNAUTHENTICATED),
         (errors.PermissionDenied("x"), 403, grpc.StatusCode.PERMISSION_DENIED),
-        (errors.Conflict("x"), 409, grpc.StatusCode.ALREADY_EXISTS),
+        (errors.Conflict("x"), 409, grpc.StatusCode.FAILED_PRECONDITION),
         (errors.FailedPrecondition("x"), 409, grpc.StatusCode.FAILED_PRECONDITION),
         (errors.Unavailable("x"), 503, grpc.StatusCode.UNAVAILABLE),
         (errors.DeadlineExceeded("x"), 504, grpc.StatusCode.DEADLINE_EXCEEDED),

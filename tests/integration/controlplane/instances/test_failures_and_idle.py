@@ -17,6 +17,7 @@ from tests.support.instances import (
     SPEC,
     PaperProvider,
     Teams,
+    accept_assign,
     add_snapshot,
     connect_agent,
     join_paper_host,
@@ -66,6 +67,7 @@ async def test_an_idle_report_hibernates_an_auto_hibernate_instance(
         created = await api.http.post(
             "/api/v1/instances", json={**SPEC, "auto_hibernate": True}, headers=owner.headers
         )
+        await accept_assign(agent)
         await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
         await agent.send(agent_pb2.AgentMessage(idle_report=agent_pb2.IdleReport(idle=True)))
         command = await next_command(agent)
@@ -114,7 +116,9 @@ async def test_the_idle_policy_of_a_new_instance_goes_to_its_agent(
         created = await api.http.post(
             "/api/v1/instances", json={**SPEC, "idle_policy": policy}, headers=owner.headers
         )
+        assign = await accept_assign(agent)
         command = await next_command(agent)
+        assert command.epoch == assign.assign.assignment.epoch == 1
         assert command.WhichOneof("kind") == "set_idle_policy"
         sent = command.set_idle_policy.policy
         assert sent.window_s == 600 and list(sent.process_allow_list.names) == ["sshd"]
@@ -148,6 +152,7 @@ async def test_scheduled_snapshots(tmp_path: Path, database_url: str) -> None:
         agent, channel = await connect_agent(api, joined)
         body = {**SPEC, "snapshot_schedule": {"every_s": 3600}}
         created = await api.http.post("/api/v1/instances", json=body, headers=owner.headers)
+        await accept_assign(agent)
         await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
         schedule = api.services.schedule
         assert await schedule.tick() == []  # not due yet

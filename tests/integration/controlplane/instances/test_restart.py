@@ -13,6 +13,7 @@ from tests.support.http import running_api
 from tests.support.instances import (
     SPEC,
     PaperProvider,
+    accept_assign,
     connect_agent,
     join_paper_host,
     lifecycle_settings,
@@ -37,6 +38,7 @@ async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
         agent, channel = await connect_agent(api, joined)
         created = await api.http.post("/api/v1/instances", json=SPEC, headers=owner.headers)
         ident = created.json()["id"]
+        await accept_assign(agent)
         await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
         started = await api.http.post(f"/api/v1/instances/{ident}/hibernate", headers=owner.headers)
         assert started.status_code == 202

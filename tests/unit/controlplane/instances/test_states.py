@@ -39,6 +39,20 @@ def test_failures_lead_back_to_a_state_that_holds() -> None:
     assert check(Action.PROVISION_FAILED, S.PROVISIONING, "i-1") is S.FAILED
 
 
+def test_failover_moves_a_running_instance_and_back() -> None:
+    assert check(Action.FAIL_OVER, S.RUNNING, "i-1") is S.FAILING_OVER
+    assert check(Action.FAILED_OVER, S.FAILING_OVER, "i-1") is S.RUNNING
+    # no host could take it: hibernated, its latest snapshot the way back
+    assert check(Action.FAILOVER_FAILED, S.FAILING_OVER, "i-1") is S.HIBERNATED
+    # nothing to restore: it stays on its host
+    assert check(Action.FAILOVER_ABORTED, S.FAILING_OVER, "i-1") is S.RUNNING
+    with pytest.raises(Conflict, match="is failing_over; wait until it is running"):
+        check(Action.HIBERNATE, S.FAILING_OVER, "i-1")
+    for source in (S.HIBERNATED, S.WAKING, S.HIBERNATING, S.PROVISIONING):
+        with pytest.raises(Conflict):
+            check(Action.FAIL_OVER, source, "i-1")
+
+
 @pytest.mark.parametrize(("action", "current"), ALLOWED)
 def test_every_allowed_transition(action: Action, current: InstanceState) -> None:
     assert check(action, current, "i-1") is TRANSITIONS[action][1]

@@ -1,0 +1,1 @@
+"""Operator actions over the fleet that span hosts and instances (draining)."""

@@ -1,0 +1,2 @@
+"""Warm pools: standby hosts per (GPU type, region), kept ready so wake and failover take
+seconds (design.md, "Warm pools")."""

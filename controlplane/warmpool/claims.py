@@ -1,0 +1,84 @@
+"""The contract between warm pools and the operations that use them (wake, failover).
+
+A wake or a failover first asks for a standby host; only when none is ready does it
+acquire a new one from the provider. Kept apart from the pool's implementation so the
+orchestrator depends on this small interface alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..events.schemas import Event
+from ..providers.base import HostSpec, Placement
+
+
+@dataclass(frozen=True)
+class WarmTarget:
+    """The standby a claim would take now (failover readiness shows it)."""
+
+    standby_id: str
+    pool_id: str
+    host_id: str
+    region: str
+    holds_latest: bool
+    """It prefetched the instance's latest snapshot: a restore reads little."""
+
+
+class StandbyClaims(Protocol):
+    async def claim(
+        self,
+        spec: HostSpec,
+        *,
+        request_id: str,
+        avoid_host_id: str | None = None,
+        any_region: bool = False,
+    ) -> Placement | None:
+        """A ready standby host for `spec` (same GPU type and count; same region unless
+        `any_region`), taken out of its pool and handed to `spec.instance_id`; None when
+        none is ready. Never the host `avoid_host_id` (the one the instance is leaving).
+        A second call with the same `request_id` returns the same placement."""
+        ...
+
+    async def peek(
+        self, spec: HostSpec, *, avoid_host_id: str | None = None, any_region: bool = False
+    ) -> WarmTarget | None:
+        """The standby `claim` would take now, with the same rules; nothing is claimed."""
+        ...
+
+
+class NoStandbys:
+    """No warm pool: every wake and failover acquires a new host."""
+
+    async def claim(
+        self,
+        spec: HostSpec,
+        *,
+        request_id: str,
+        avoid_host_id: str | None = None,
+        any_region: bool = False,
+    ) -> Placement | None:
+        return None
+
+    async def peek(
+        self, spec: HostSpec, *, avoid_host_id: str | None = None, any_region: bool = False
+    ) -> WarmTarget | None:
+        return None
+
+
+def claimed_event(instance_id: str, placement: Placement, purpose: str) -> Event | None:
+    """`warmpool.claimed` when `placement` came from a standby (None for a new host);
+    `purpose` is the operation that claimed it (wake, failover)."""
+    standby = str(placement.details.get("standby", ""))
+    if not standby:
+        return None
+    pool = str(placement.details.get("pool", ""))
+    return Event(
+        "warmpool.claimed",
+        f"standby {standby} (host {placement.host_id}) of pool {pool} claimed by "
+        f"{instance_id} for {purpose}",
+        host_id=placement.host_id,
+        instance_id=instance_id,
+        attributes={"pool_id": pool, "standby_id": standby, "purpose": purpose},
+    )
