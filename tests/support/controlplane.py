@@ -41,9 +41,11 @@ def fast_settings(state_dir: Path, database_url: str, **overrides: Any) -> Setti
         "database_url": database_url,
         "grpc_port": 0,
         "http_port": 0,
-        "heartbeat_interval_s": 0.1,
-        "heartbeat_ttl_s": 0.3,
-        "heartbeat_grace_s": 0.3,
+        # A host is lost after 2 s of silence: short enough for the loss tests, long enough
+        # that a 2-core CI machine under load never loses a healthy scripted agent (0.6 s did).
+        "heartbeat_interval_s": 0.2,
+        "heartbeat_ttl_s": 1.0,
+        "heartbeat_grace_s": 1.0,
         # Cheap argon2 and generous rate limits: tests register many users from one address.
         # Tests of the limits themselves set them low.
         "password_hash_time_cost": 1,

@@ -36,8 +36,8 @@ async def test_join_connect_hello_welcome_telemetry(
     await agent.open()
     welcome = (await agent.receive()).welcome
     assert welcome.host_id == agent.host_id and welcome.server_version
-    assert (welcome.heartbeat.interval_ms, welcome.heartbeat.ttl_ms) == (100, 300)
-    assert welcome.heartbeat.grace_ms == 300
+    assert (welcome.heartbeat.interval_ms, welcome.heartbeat.ttl_ms) == (200, 1000)
+    assert welcome.heartbeat.grace_ms == 1000
     telemetry = common_pb2.Telemetry(
         at=to_timestamp(utc_now()), host=common_pb2.HostTelemetry(cpu_percent=42.0)
     )
