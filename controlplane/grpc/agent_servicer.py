@@ -56,15 +56,22 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         idle_policy = await self._sessions.idle_policy(stream.host_id)
         assignment = await self._sessions.assignment(stream.host_id)
         yield convert.welcome(stream.host_id, self._sessions.policy, idle_policy, assignment)
-        reader = asyncio.create_task(self._read(messages, stream))
+        reader = self._inflight.spawn(self._read(messages, stream), f"read-{stream.host_id}")
         try:
             while (item := await stream.next_outbound()) is not None:
                 yield convert.outbound_to_proto(item)
         finally:
             reader.cancel()
-            await self._inflight.shielded(self._sessions.close(stream, "the stream ended"))
+            await self._inflight.shielded(self._close(reader, stream))
         if stream.close_error is not None:
             await abort(context, stream.close_error)
+
+    async def _close(self, reader: asyncio.Task[None], stream: AgentStream) -> None:
+        """Records the stream closed once its reader has unwound: a reader cancelled mid-write
+        must release its database session before the disconnect is written (and before a
+        stopping control plane disposes of the engine)."""
+        await asyncio.wait([reader])
+        await self._sessions.close(stream, "the stream ended")
 
     async def _open(
         self, request_iterator: AsyncIterator[agent_pb2.AgentMessage], context: Context

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -19,6 +20,7 @@ S = TypeVar("S")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class InFlight:
@@ -39,6 +41,13 @@ class InFlight:
             if task is not None:
                 self._tasks.discard(task)
 
+    def spawn(self, work: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+        """`work` as a task drain() waits for (a handler's helper task, e.g. its reader)."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def shielded(self, work: Coroutine[Any, Any, T]) -> T:
         """`work` run to its end even if the handler awaiting it is cancelled, and tracked
         till then: drain() waits for it, so a shutdown never disposes of the engine under
@@ -49,9 +58,21 @@ class InFlight:
         return await asyncio.shield(task)
 
     async def drain(self, timeout_s: float) -> None:
+        """Waits up to `timeout_s` for every tracked task, then cancels the rest and waits
+        once more as long: whatever returns, nothing tracked still runs against services
+        that are about to close (a task that ignores its cancel is named in the log)."""
         pending = {task for task in self._tasks if not task.done()}
-        if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout_s)
+        for task in late:
+            task.cancel()
+        if late:
+            _, stuck = await asyncio.wait(late, timeout=timeout_s)
+            for task in stuck:
+                log.warning(
+                    "task %s did not end %.1f s after its cancel", task.get_name(), timeout_s
+                )
 
 
 def bearer_token(context: Context) -> str | None:

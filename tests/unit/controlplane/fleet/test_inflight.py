@@ -1,4 +1,4 @@
-"""InFlight.shielded: work a cancelled handler leaves behind is still drained.
+"""InFlight: work a cancelled handler leaves behind is still drained, and drain is bounded.
 
 A stream handler cancelled by the gRPC server's stop used to leave its shielded
 "record the disconnect" write untracked; shutdown then disposed of the engine under it and
@@ -44,3 +44,44 @@ async def test_shielded_returns_the_result() -> None:
         return 42
 
     assert await InFlight().shielded(answer()) == 42
+
+
+async def test_a_spawned_task_is_drained_and_one_past_the_grace_is_cancelled() -> None:
+    inflight = InFlight()
+    ended: list[str] = []
+
+    async def quick() -> None:
+        await asyncio.sleep(0.05)
+        ended.append("quick")
+
+    async def endless() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            ended.append("endless cancelled")
+            raise
+
+    quick_task = inflight.spawn(quick(), "quick")
+    endless_task = inflight.spawn(endless(), "endless")
+    await inflight.drain(0.3)
+    assert quick_task.done() and endless_task.cancelled()
+    assert ended == ["quick", "endless cancelled"]
+
+
+async def test_drain_names_a_task_that_ignores_its_cancel(caplog: pytest.LogCaptureFixture) -> None:
+    inflight = InFlight()
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue
+
+    task = inflight.spawn(stubborn(), "stubborn")
+    await inflight.drain(0.1)
+    assert not task.done()
+    assert "task stubborn did not end" in caplog.text
+    release.set()
+    await task
