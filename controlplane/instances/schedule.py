@@ -82,7 +82,7 @@ class SnapshotScheduler:
                     InstanceRow.host_id.is_not(None),
                 )
             )
-            pairs = list(rows.tuples())
+            pairs = [(row, last) for row, last in rows]
             periods = await self._periods(session, [row for row, _ in pairs])
             found: list[tuple[str, str, int]] = []
             for row, last in pairs:
