@@ -41,7 +41,7 @@ class InFlight:
             if task is not None:
                 self._tasks.discard(task)
 
-    def spawn(self, work: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    def spawn(self, work: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
         """`work` as a task drain() waits for (a handler's helper task, e.g. its reader)."""
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
@@ -52,10 +52,7 @@ class InFlight:
         """`work` run to its end even if the handler awaiting it is cancelled, and tracked
         till then: drain() waits for it, so a shutdown never disposes of the engine under
         a write still in flight (on SQLite that left the loop's teardown hanging)."""
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(task)
+        return await asyncio.shield(self.spawn(work))
 
     async def drain(self, timeout_s: float) -> None:
         """Waits up to `timeout_s` for every tracked task, then cancels the rest and waits
@@ -65,14 +62,13 @@ class InFlight:
         if not pending:
             return
         _, late = await asyncio.wait(pending, timeout=timeout_s)
+        if not late:
+            return
         for task in late:
             task.cancel()
-        if late:
-            _, stuck = await asyncio.wait(late, timeout=timeout_s)
-            for task in stuck:
-                log.warning(
-                    "task %s did not end %.1f s after its cancel", task.get_name(), timeout_s
-                )
+        _, stuck = await asyncio.wait(late, timeout=timeout_s)
+        for task in stuck:
+            log.warning("task %s did not end %.1f s after its cancel", task.get_name(), timeout_s)
 
 
 def bearer_token(context: Context) -> str | None:
