@@ -199,6 +199,10 @@ class SnapshotSection(_Section):
     chunk_cache_mib: int = Field(default=20480, ge=0)
     """Bound of the local cache of prefetched chunks (warm standbys), least recently used
     evicted first; 0 turns prefetch off."""
+    trust_ownership: bool = False
+    """Restore owners and setuid/setgid bits as the snapshot recorded them. Off: restored
+    entries take the owner of the directory restored into and lose setuid/setgid, because
+    whoever can write the repository could otherwise plant a root-owned setuid program."""
     s3: S3Section = Field(default_factory=S3Section)
 
     @field_validator("compression")

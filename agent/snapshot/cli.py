@@ -8,6 +8,7 @@ Reads the same agent.toml as the daemon (`[snapshot]`), with `--repository` and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -45,6 +46,11 @@ def add_parser(commands: Any) -> None:
     restore = sub.add_parser("restore", help="restore a snapshot into a directory")
     restore.add_argument("snapshot", help="an id, a unique prefix, or 'latest'")
     restore.add_argument("--target", type=Path, required=True, help="where to restore")
+    restore.add_argument(
+        "--trust-ownership",
+        action="store_true",
+        help="restore recorded owners and setuid/setgid bits (only from a repository you trust)",
+    )
     verify = sub.add_parser("verify", help="check the repository's consistency")
     verify.add_argument("--read-data", action="store_true", help="read and hash every pack")
     forget = sub.add_parser("forget", help="remove snapshots (their data goes at prune)")
@@ -129,6 +135,8 @@ def _show(settings: operations.Settings, args: argparse.Namespace) -> int:
 
 
 def _restore(settings: operations.Settings, args: argparse.Namespace) -> int:
+    if args.trust_ownership:
+        settings = dataclasses.replace(settings, trust_ownership=True)
     progress = Progress("restore")
     with Reporter(progress):
         snapshot_id = operations.restore(settings, args.snapshot, args.target, progress)

@@ -48,6 +48,8 @@ class Settings:
     config: AgentConfig
     chunk_cache_bytes: int = 0
     """Bound of the prefetched-chunk cache (`[snapshot] chunk_cache_mib`); 0: no cache."""
+    trust_ownership: bool = False
+    """Restore the manifest's owners and setuid/setgid bits (`[snapshot] trust_ownership`)."""
 
     def chunk_cache(self) -> ChunkCache | None:
         if self.chunk_cache_bytes <= 0:
@@ -74,6 +76,7 @@ class Settings:
             cache_dir=config.state_dir() / "cache",
             config=config,
             chunk_cache_bytes=section.chunk_cache_mib * 1024 * 1024,
+            trust_ownership=section.trust_ownership,
         )
 
 
@@ -141,8 +144,16 @@ def restore(settings: Settings, reference: str, target: Path, progress: Progress
     keep_large_buffers_in_mmap()
     with _repository(settings) as repository:
         info = repository.find(reference)
-        cache = settings.chunk_cache()
-        Restorer(repository, info.manifest, target, settings.threads, cache).run(progress)
+        restorer = Restorer(
+            repository,
+            info.manifest,
+            target,
+            settings.threads,
+            settings.chunk_cache(),
+            trust_ownership=settings.trust_ownership,
+            snapshot_id=info.id,
+        )
+        restorer.run(progress)
     return info.id
 
 

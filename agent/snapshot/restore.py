@@ -6,14 +6,15 @@ after all when a cached copy fails its hash). Each chunk is
 decompressed and hashed *before* its bytes reach any file, and each file is written under
 a temporary name and renamed into place only when complete: a damaged or missing object
 stops the restore with the object and file named, and never leaves a silently wrong file.
+
+Nothing in the manifest is trusted: every entry is checked before the first write
+(paths.py), and every change to the disk goes through ConfinedTree, which never follows a
+symlink and never leaves the target (confined_tree.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import stat
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,26 +22,27 @@ from pathlib import Path
 
 from .chunk_cache import ChunkCache
 from .codec import CodecError, verified
+from .confined_tree import ConfinedTree, Ownership
 from .errors import IntegrityError
 from .format import Entry, Manifest, pack_key
 from .parallel import raise_open_files_limit, run_all
+from .paths import ROOT, check_entries
 from .progress import Progress
 from .repository import Location, Repository
 from .store.base import ObjectNotFound
 
 MERGE_GAP_BYTES = 1024 * 1024  # fetch two blobs in one ranged GET if this close
 MAX_RANGE_BYTES = 6 * 1024 * 1024  # but no bigger: under the mmap threshold, buffers are reused
-TEMP_PREFIX = ".torpor-restore-"
 CACHED_PER_TASK = 32  # cached chunks read by one task: fewer, longer tasks, writes in file order
 
 
 @dataclass
 class _File:
     entry: Entry
-    final: Path
-    temp: Path
+    serial: int
     remaining: int
     fd: int = -1
+    temp: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -61,28 +63,44 @@ class Restorer:
         target: Path,
         threads: int,
         cache: ChunkCache | None = None,
+        *,
+        trust_ownership: bool = False,
+        snapshot_id: str = "",
     ):
         self._repo = repository
         self._cache = cache
         self._cached: dict[bytes, list[_Target]] = defaultdict(list)
         self._manifest = manifest
+        self._snapshot_id = snapshot_id
         self._target = target
+        self._trusted = trust_ownership
         self._threads = threads
-        self._owner = os.geteuid() == 0
         self._files: list[_File] = []
         self._progress = Progress("restore")
+        self._tree: ConfinedTree
 
     def run(self, progress: Progress) -> None:
+        """Raises UnsafeEntry (before anything is written) for an entry it must not act on,
+        IntegrityError for missing or damaged data, OSError for the target's own errors."""
+        check_entries(self._manifest.entries, self._snapshot_id or "being restored")
         self._progress = progress
         raise_open_files_limit()
         self._repo.load_index()
-        self._target.mkdir(parents=True, exist_ok=True)
+        by_pack = self._plan()
+        progress.set_totals(len(self._files), sum(f.entry.size for f in self._files))
+        ownership = Ownership.for_target(self._target, trusted=self._trusted)
+        self._tree = ConfinedTree(self._target, ownership)
+        self._tree.open()
+        try:
+            self._write_tree(by_pack)
+        finally:
+            self._tree.close()
+
+    def _write_tree(self, by_pack: dict[str, dict[bytes, list[_Target]]]) -> None:
         dirs = [e for e in self._manifest.entries if e.kind == "dir"]
         for entry in dirs:
-            self._make_dir(entry)
-        by_pack = self._plan()
-        total = sum(f.entry.size for f in self._files)
-        progress.set_totals(len(self._files), total)
+            if entry.path != ROOT:
+                self._tree.make_dir(entry.path)
         try:
             self._create_files()
             work: list[_Work] = [*self._cached_batches(), *by_pack.items()]
@@ -92,7 +110,7 @@ class Restorer:
             raise
         self._links()
         for entry in reversed(dirs):  # deepest last-listed first: children done before parents
-            self._set_metadata(self._path(entry), entry)
+            self._tree.finish_dir(entry.path, entry)
 
     # ---- planning ------------------------------------------------------------------
 
@@ -102,9 +120,8 @@ class Restorer:
         for entry in self._manifest.entries:
             if entry.kind != "file" or entry.hardlink:
                 continue
-            final = self._path(entry)
-            temp = final.with_name(f"{TEMP_PREFIX}{final.name}")
-            file = _File(entry, final, temp, sum(n for _, c in entry.extents for _, n in c))
+            size = sum(n for _, c in entry.extents for _, n in c)
+            file = _File(entry, len(self._files), size)
             self._files.append(file)
             for start, chunks in entry.extents:
                 offset = start
@@ -145,10 +162,7 @@ class Restorer:
                 self._finish(file)
 
     def _open_temp(self, file: _File) -> int:
-        self._clear(file.temp)
-        fd = os.open(file.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        if file.entry.size:
-            os.ftruncate(fd, file.entry.size)  # the holes of a sparse file stay holes
+        fd, file.temp = self._tree.create_temp(file.entry.path, file.serial, file.entry.size)
         return fd
 
     def _restore_one(self, work: _Work) -> None:
@@ -228,11 +242,9 @@ class Restorer:
             self._finish(file)
 
     def _finish(self, file: _File) -> None:
-        os.close(file.fd)
-        file.fd = -1
-        self._set_metadata(file.temp, file.entry)
-        self._clear(file.final)
-        file.temp.rename(file.final)
+        fd, file.fd = file.fd, -1
+        self._tree.finish_file(file.entry.path, fd, file.temp, file.entry)
+        file.temp = ""
         self._progress.add(files=1)
 
     def _discard_temps(self) -> None:
@@ -240,49 +252,19 @@ class Restorer:
             if file.fd >= 0:
                 os.close(file.fd)
                 file.fd = -1
-            with contextlib.suppress(FileNotFoundError):
-                file.temp.unlink()
+            if file.temp:
+                self._tree.discard_temp(file.entry.path, file.temp)
 
-    # ---- links, directories, metadata ---------------------------------------------
+    # ---- links ---------------------------------------------------------------------
 
     def _links(self) -> None:
+        """Hard links first, symlinks last: after them nothing is written by path."""
         for entry in self._manifest.entries:
-            path = self._path(entry)
+            if entry.kind == "file" and entry.hardlink:
+                self._tree.hard_link(entry.path, entry.hardlink)
+        for entry in self._manifest.entries:
             if entry.kind == "symlink":
-                self._clear(path)
-                path.symlink_to(entry.target)
-                self._set_metadata(path, entry)
-            elif entry.kind == "file" and entry.hardlink:
-                self._clear(path)
-                os.link(self._target / entry.hardlink, path)
-
-    def _make_dir(self, entry: Entry) -> None:
-        path = self._path(entry)
-        if path.is_symlink() or (path.exists() and not path.is_dir()):
-            path.unlink()
-        path.mkdir(mode=0o700, exist_ok=True)
-
-    def _clear(self, path: Path) -> None:
-        """Makes room for a new entry at `path` (restoring over an existing tree)."""
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            return
-        if stat.S_ISDIR(st.st_mode):
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-
-    def _set_metadata(self, path: Path, entry: Entry) -> None:
-        link = entry.kind == "symlink"
-        if self._owner:
-            os.chown(path, entry.uid, entry.gid, follow_symlinks=False)
-        if not link:
-            path.chmod(entry.mode)
-        os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
-
-    def _path(self, entry: Entry) -> Path:
-        return self._target if entry.path == "." else self._target / entry.path
+                self._tree.symlink(entry.path, entry)
 
 
 def ranges(
