@@ -1,7 +1,8 @@
 """`torpor-controlplane`: serve, migrate, and manage tokens directly on the database.
 
 Expected failures end with one line and a documented exit status, never a traceback:
-78 (EX_CONFIG) for invalid settings, 1 for a database that cannot be used.
+78 (EX_CONFIG) for invalid settings or an unusable repository master key, 1 for a
+database that cannot be used.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from torpor.common.timestamps import utc_now
 from .db.engine import DatabaseUnreachable
 from .db.migrate import upgrade_database
 from .errors import TorporError
-from .services import open_services
+from .repository_keys.master_key import MasterKeyError
+from .services import open_services, preflight
 from .settings import Settings, SettingsError, load_settings
 
 PROG = "torpor-controlplane"
@@ -49,6 +51,7 @@ async def _serve(_: argparse.Namespace, settings: Settings) -> int:
 
     from .app import create_app  # noqa: PLC0415
 
+    await preflight(settings)  # a bad key or database is one line here, a traceback in uvicorn
     logging.getLogger("torpor").info(
         "torpor control plane: HTTP on http://%s:%d, gRPC on %s:%d",
         settings.http_host,
@@ -219,6 +222,9 @@ def _run(command: Command, args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(command(args, settings))
     except DatabaseUnreachable as err:
         _stderr(f"{PROG}: {err}; {err.hint()}")
+    except MasterKeyError as err:
+        _stderr(f"{PROG}: {err.message}")
+        return EX_CONFIG
     except TorporError as err:
         _stderr(f"{PROG}: {err.message}")
     except KeyboardInterrupt:

@@ -35,6 +35,9 @@ from .instances.snapshots import SnapshotService
 from .instances.team_guard import live_instances
 from .operators.drain import DrainService
 from .providers.registry import ProviderRegistry
+from .repository_keys.config import keyring_from
+from .repository_keys.keyring import RepositoryKeyring
+from .repository_keys.stored import check_master_key
 from .savings.service import SavingsConfig, SavingsService
 from .settings import Settings
 from .warmpool.claiming import PoolClaims
@@ -67,6 +70,8 @@ class Services:
     """The savings ledger's reports."""
     warmpool: WarmPoolService
     """Warm pools (started by the runtime); `warmpool.reconciler.tick()` runs one pass."""
+    repository_keys: RepositoryKeyring
+    """Seals new instances' repository secrets, opens stored ones (the master key)."""
     providers: ProviderRegistry = field(default_factory=ProviderRegistry)
     """Filled by the runtime once gRPC listens (`providers.get()` is the configured one)."""
 
@@ -98,11 +103,14 @@ def build_services(
     timeouts: Timeouts | None = None,
     savings: SavingsConfig | None = None,
     warmpool_settings: WarmPoolSettings | None = None,
+    repository_keys: RepositoryKeyring | None = None,
 ) -> Services:
     """Every service over one engine; nothing is started (the hub's reaper included).
 
-    Without `accounts`, access tokens are signed with a key of this process only.
+    Without `accounts`, access tokens are signed with a key of this process only; without
+    `repository_keys`, repository secrets are sealed with one too.
     """
+    keys = repository_keys or RepositoryKeyring.ephemeral()
     sessions = session_factory(engine)
     events = EventStore(sessions)
     bus = EventBus(events)
@@ -113,16 +121,30 @@ def build_services(
     agents = AgentCommands(hub)
     snapshots = SnapshotService(sessions, placing)
     orchestrator = Orchestrator(
-        sessions, bus, placing, agents, snapshots=snapshots, timeouts=timeouts or Timeouts()
+        sessions,
+        bus,
+        placing,
+        agents,
+        snapshots=snapshots,
+        timeouts=timeouts or Timeouts(),
+        repository_keys=keys,
     )
     instances = InstanceService(
-        sessions, bus, placing, agents, snapshots=snapshots, orchestrator=orchestrator
+        sessions,
+        bus,
+        placing,
+        agents,
+        snapshots=snapshots,
+        orchestrator=orchestrator,
+        repository_keys=keys,
     )
     agent_sessions = AgentSessionService(credentials, hosts, hub, bus)
     account_services = build_accounts(sessions, accounts or AccountsConfig.ephemeral())
     account_services.teams.add_deletion_check(live_instances)
     agent_sessions.on_idle_report = instances.on_idle_report
-    warmpool = build_warmpool(sessions, placing, agents, warmpool_settings or WarmPoolSettings())
+    warmpool = build_warmpool(
+        sessions, placing, agents, warmpool_settings or WarmPoolSettings(), keys
+    )
     orchestrator.standbys = PoolClaims(sessions, placing, warmpool.reconciler.nudge)
     agent_sessions.idle_policy_of = instances.idle_policy_of
     schedule = SnapshotScheduler(sessions, instances)
@@ -159,6 +181,7 @@ def build_services(
         drains=DrainService(sessions, bus, hosts, instances, failover),
         warmpool=warmpool,
         failover=failover,
+        repository_keys=keys,
     )
 
 
@@ -173,8 +196,11 @@ def build_warmpool(
     providers: ProviderRegistry,
     agents: AgentCommands,
     settings: WarmPoolSettings,
+    repository_keys: RepositoryKeyring,
 ) -> WarmPoolService:
-    prefetcher = Prefetcher(sessions, providers, agents, settings.prefetch_timeout_s)
+    prefetcher = Prefetcher(
+        sessions, providers, agents, repository_keys, settings.prefetch_timeout_s
+    )
     reconciler = Reconciler(sessions, providers, prefetcher, settings.tick_s)
     return WarmPoolService(sessions, providers, reconciler)
 
@@ -193,7 +219,10 @@ def _build_failover(
     preemption notices). `failover.steps.claims` is where a warm pool plugs in."""
     steps = FailoverSteps(instances.orchestrator, placing, agents)
     failover = FailoverService(sessions, bus, instances, steps, FailoverPolicy(sessions), hub=hub)
-    fencing = Fencing(sessions, bus, instances.orchestrator.timeouts.fence_after_s)
+    orchestrator = instances.orchestrator
+    fencing = Fencing(
+        sessions, bus, orchestrator.timeouts.fence_after_s, orchestrator.repository_keys
+    )
     hub.on_lost = failover.on_host_lost
     hub.held_elsewhere = failover.held_on_disconnected
     agent_sessions.assignment_of = fencing.assignment_of
@@ -206,12 +235,14 @@ def _build_failover(
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Migrates the database, then yields services over it; disposes the engine after.
 
-    Raises DatabaseUnreachable when the database cannot be used.
+    Raises DatabaseUnreachable when the database cannot be used, MasterKeyError when the
+    repository master key cannot (or does not open the stored repository keys).
     """
+    keys = keyring_from(settings)
     await upgrade_database(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        yield build_services(
+        services = build_services(
             engine,
             policy_from(settings),
             accounts_config(settings),
@@ -220,6 +251,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             warmpool_settings=WarmPoolSettings(
                 settings.warmpool_tick_s, settings.warmpool_prefetch_timeout_s
             ),
+            repository_keys=keys,
         )
+        await check_master_key(services.sessions, keys)
+        yield services
     finally:
         await engine.dispose()
+
+
+async def preflight(settings: Settings) -> None:
+    """What `open_services` would refuse, checked before a server starts (whose start-up
+    errors come as tracebacks): the database reachable and migrated, the master key usable.
+
+    Raises DatabaseUnreachable, MasterKeyError."""
+    async with open_services(settings):
+        pass

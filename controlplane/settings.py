@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from torpor.common import paths
 
 from .providers.local.prices import load_offers
+from .repository_keys.master_key import MASTER_KEY_FILE
 
 ENV_PREFIX = "TORPOR_"
 SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
@@ -101,6 +102,12 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     """Key that signs access tokens (HS256); unset: a random one kept in `<state dir>/jwt.secret`.
     Every control-plane process behind one database must share it."""
+
+    repository_master_key_file: Path | None = None
+    """32 random bytes (mode 0600) that seal every instance's snapshot-repository secret in
+    the database; unset: `<state dir>/repository-master.key`, made on first start. A file
+    named here must exist. Losing it loses every encrypted repository; every control
+    plane behind one database must share it."""
 
     access_token_ttl_s: float = Field(default=900.0, gt=0)
     """Lifetime of a JWT access token; a client renews it with its refresh token."""
@@ -230,6 +237,9 @@ class Settings(BaseSettings):
 
     def local_root_dir(self) -> Path:
         return self.local_root or self.state_dir / "local"
+
+    def repository_master_key_path(self) -> Path:
+        return self.repository_master_key_file or self.state_dir / MASTER_KEY_FILE
 
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:

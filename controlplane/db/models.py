@@ -7,7 +7,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import ExactDecimal, UTCDateTime
@@ -237,6 +246,10 @@ class InstanceRow(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     epoch: Mapped[int] = mapped_column(default=0)
     """The current placement's epoch (design.md "Failover and fencing"); 0: never placed."""
+    wrapped_repository_key: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    """The secret that opens the instance's encrypted snapshot repository, sealed by the
+    control plane's master key (controlplane/repository_keys); None: made before repository
+    keys existed, its repository is unencrypted."""
 
 
 class SnapshotRecordRow(Base):

@@ -19,6 +19,8 @@ from ..events.bus import EventBus
 from ..events.schemas import Event
 from ..fleet.schemas import Assignment, Fence, Hello
 from ..instances.operations import assignment_of
+from ..repository_keys.keyring import RepositoryKeyring
+from ..repository_keys.wrapping import RepositoryKeyError
 
 log = logging.getLogger(__name__)
 FAILED_OVER = "failed_over"
@@ -27,17 +29,30 @@ FAILED_OVER = "failed_over"
 
 class Fencing:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], bus: EventBus, fence_after_s: float
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        fence_after_s: float,
+        repository_keys: RepositoryKeyring,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
         self._fence_after_s = fence_after_s
+        self._keys = repository_keys
 
     async def assignment_of(self, host_id: str) -> Assignment | None:
-        """The instance placed on `host_id` now, with its epoch; None: none."""
+        """The instance placed on `host_id` now, with its epoch and repository key; None:
+        none. A stored key that does not open leaves the assignment out of the Welcome (one
+        error line): the agent keeps the one it holds, rather than be told "no key"."""
         async with self._sessions() as session:
             row = await _placed_on(session, host_id)
-        return assignment_of(row, self._fence_after_s) if row is not None else None
+        if row is None:
+            return None
+        try:
+            return assignment_of(row, self._fence_after_s, self._keys)
+        except RepositoryKeyError as err:
+            log.error("host %s: no assignment in its Welcome: %s", host_id, err.message)
+            return None
 
     async def check_hello(self, hello: Hello) -> Fence | None:
         """A Fence for a host that holds a placement it no longer has (event `host.fenced`)."""

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from torpor.common.timestamps import utc_now
 
+from ..repository_keys.secret import RepositoryKey
+
 HostState = Literal["connected", "disconnected"]
 
 
@@ -55,6 +57,9 @@ class Assignment:
     """The instance's snapshot repository URL; empty: the agent's configured one."""
     fence_after_s: float = 0.0
     """The agent stops the instance's work after this long without the control plane."""
+    repository_key: RepositoryKey | None = field(default=None, repr=False, hash=False)
+    """The secret of `repository` (encryption at rest); None: unencrypted. Sent only to the
+    host placed for the instance; an agent's Hello never carries it back."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class Restore:
     repository: str = ""
     """The repository to restore from (a warm standby's is not its own); empty: the
     agent's configured one."""
+    repository_key: RepositoryKey | None = field(default=None, repr=False, hash=False)
+    """The secret of the repository restored from; None: unencrypted."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,8 @@ class Prefetch:
 
     repository: str = ""
     snapshot_ids: list[str] = field(default_factory=list)
+    repository_key: RepositoryKey | None = field(default=None, repr=False, hash=False)
+    """The secret of `repository`; None: unencrypted."""
 
 
 @dataclass(frozen=True)

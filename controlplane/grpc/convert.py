@@ -29,6 +29,7 @@ from ..fleet.schemas import (
     SetIdlePolicy,
 )
 from ..fleet.stream import Outbound
+from ..repository_keys.secret import RepositoryKey
 from .messages import dict_to_message, message_to_dict
 
 _SEVERITY_TO_PROTO: dict[Severity, common_pb2.Severity.ValueType] = {
@@ -58,6 +59,8 @@ def hello_from_proto(hello: agent_pb2.Hello) -> Hello:
 
 
 def assignment_from_proto(message: agent_pb2.Assignment) -> Assignment:
+    """What an agent says it holds; a repository key it echoes back is not read (the
+    control plane's own copy is the only one that counts)."""
     return Assignment(
         instance_id=message.instance_id,
         epoch=message.epoch,
@@ -72,7 +75,13 @@ def assignment_to_proto(assignment: Assignment) -> agent_pb2.Assignment:
         epoch=assignment.epoch,
         repository=assignment.repository,
         fence_after_ms=round(assignment.fence_after_s * 1000),
+        repository_key=key_bytes(assignment.repository_key),
     )
+
+
+def key_bytes(key: RepositoryKey | None) -> bytes:
+    """A repository key as the wire carries it: empty bytes for none (unencrypted)."""
+    return key.reveal() if key is not None else b""
 
 
 def telemetry_to_dict(telemetry: common_pb2.Telemetry) -> dict[str, Any]:
@@ -172,11 +181,15 @@ def _payload(action: Action) -> tuple[str, Message]:  # noqa: PLR0911 (one retur
         return "hibernate", hibernate
     if isinstance(action, Restore):
         return "restore", agent_pb2.Restore(
-            snapshot_id=action.snapshot_id, repository=action.repository
+            snapshot_id=action.snapshot_id,
+            repository=action.repository,
+            repository_key=key_bytes(action.repository_key),
         )
     if isinstance(action, Prefetch):
         return "prefetch", agent_pb2.Prefetch(
-            repository=action.repository, snapshot_ids=action.snapshot_ids
+            repository=action.repository,
+            snapshot_ids=action.snapshot_ids,
+            repository_key=key_bytes(action.repository_key),
         )
     if isinstance(action, Assign):
         return "assign", agent_pb2.Assign(assignment=assignment_to_proto(action.assignment))

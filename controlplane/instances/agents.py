@@ -27,6 +27,7 @@ from ..fleet.schemas import (
     SetIdlePolicy,
     TakeSnapshot,
 )
+from ..repository_keys.secret import RepositoryKey
 
 log = logging.getLogger(__name__)
 RESEND_INTERVAL_S = 0.5
@@ -92,9 +93,10 @@ class AgentCommands:
         timeout_s: float,
         repository: str = "",
         *,
+        repository_key: RepositoryKey | None = None,
         epoch: int = 0,
     ) -> None:
-        action = Restore(snapshot_id=snapshot_id, repository=repository)
+        action = Restore(snapshot_id, repository, repository_key)
         await self.run(host_id, command_id, action, timeout_s, epoch=epoch)
 
     async def set_idle_policy(

@@ -21,6 +21,7 @@ from ..db.models import InstanceRow, OperationRow
 from ..events.bus import EventBus
 from ..events.schemas import Event, Severity
 from ..failover import placements
+from ..repository_keys.keyring import RepositoryKeyring
 from ..warmpool.claims import NoStandbys, StandbyClaims
 from . import journal, store
 from .agents import AgentCommands
@@ -77,6 +78,7 @@ class OperationSteps:
         *,
         snapshots: SnapshotService,
         timeouts: Timeouts,
+        repository_keys: RepositoryKeyring,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
@@ -84,6 +86,8 @@ class OperationSteps:
         self._agents = agents
         self._snapshots = snapshots
         self.timeouts = timeouts
+        self.repository_keys = repository_keys
+        """Opens an instance's stored repository key for Assign and Restore."""
         self.standbys: StandbyClaims = NoStandbys()
         """Warm pools (services.py sets them): a wake takes a standby before a new host."""
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -13,6 +13,8 @@ from ..errors import TorporError
 from ..failover import placements
 from ..fleet.schemas import Assignment
 from ..providers.base import HostSpec, Placement
+from ..repository_keys.keyring import RepositoryKeyring
+from ..repository_keys.wrapping import RepositoryKeyError
 from ..warmpool.claims import claimed_event
 from . import journal
 from .agents import Fenced
@@ -22,10 +24,15 @@ from .states import Action
 log = logging.getLogger(__name__)
 
 
-def assignment_of(instance: InstanceRow, fence_after_s: float) -> Assignment:
-    """What the instance's current host serves: the Assign command and every Welcome."""
+def assignment_of(
+    instance: InstanceRow, fence_after_s: float, keys: RepositoryKeyring
+) -> Assignment:
+    """What the instance's current host serves: the Assign command and every Welcome, with
+    the secret of its repository. Raises RepositoryKeyError when the stored key does not
+    open."""
     repository = str((instance.placement or {}).get("repository", ""))
-    return Assignment(instance.id, instance.epoch, repository, fence_after_s)
+    key = keys.open(instance.id, instance.wrapped_repository_key)
+    return Assignment(instance.id, instance.epoch, repository, fence_after_s, key)
 
 
 class PlacementSteps(OperationSteps):
@@ -65,7 +72,11 @@ class PlacementSteps(OperationSteps):
         holding a newer epoch (fenced) fails the placement."""
         following = "configure" if operation.kind == "create" else "restore"
         assert instance.host_id and operation.command_id
-        assignment = assignment_of(instance, self.timeouts.fence_after_s)
+        try:
+            assignment = assignment_of(instance, self.timeouts.fence_after_s, self.repository_keys)
+        except RepositoryKeyError as err:
+            await self._placement_failed(operation, instance, err.message)
+            return DONE
         try:
             await self._agents.assign(
                 instance.host_id, operation.command_id, assignment, self.timeouts.command_s
@@ -105,13 +116,16 @@ class PlacementSteps(OperationSteps):
 
     async def _restore(self, operation: OperationRow, instance: InstanceRow) -> str:
         assert instance.host_id and instance.latest_snapshot_id and operation.command_id
-        try:
+        try:  # a stored key that does not open (RepositoryKeyError) fails it like a refusal
             await self._agents.restore(
                 instance.host_id,
                 operation.command_id,
                 instance.latest_snapshot_id,
                 self.timeouts.restore_s,
                 repository=str((instance.placement or {}).get("repository", "")),
+                repository_key=self.repository_keys.open(
+                    instance.id, instance.wrapped_repository_key
+                ),
                 epoch=instance.epoch,
             )
         except TorporError as err:

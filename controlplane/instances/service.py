@@ -23,6 +23,7 @@ from ..errors import Conflict, InvalidArgument, NotFound, Unavailable
 from ..events.bus import EventBus
 from ..events.schemas import Event
 from ..providers.base import HostSpec, Offer
+from ..repository_keys.keyring import RepositoryKeyring
 from . import journal, store
 from .agents import AgentCommands
 from .operations import IDLE, Orchestrator
@@ -46,6 +47,7 @@ class InstanceService:
         *,
         snapshots: SnapshotService,
         orchestrator: Orchestrator,
+        repository_keys: RepositoryKeyring,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
@@ -53,6 +55,7 @@ class InstanceService:
         self._agents = agents
         self._snapshots = snapshots
         self.orchestrator = orchestrator
+        self._keys = repository_keys
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def offers(self, caller: Caller) -> list[Offer]:
@@ -110,7 +113,7 @@ class InstanceService:
         host_spec = HostSpec(spec.gpu_type, spec.gpu_count, spec.region)
         provider = await choose(self._providers, host_spec, spec.provider)
         async with self._sessions.begin() as session:
-            row = store.new_row(spec, provider, caller.team_id, caller.user_id)
+            row = store.new_row(spec, provider, caller.team_id, caller.user_id, self._keys)
             session.add(row)
             await session.flush()
             operation = journal.new_operation(session, row.id, "create", "acquire")

@@ -14,6 +14,7 @@ from torpor.common.timestamps import utc_now
 
 from ..db.models import InstanceRow, OperationRow
 from ..errors import NotFound
+from ..repository_keys.keyring import RepositoryKeyring
 from ..savings.ledger import install_ledger_hook
 from .schemas import InstanceSpec, InstanceView, OperationView, Page
 from .states import INITIAL_STATE, Action, InstanceState, check
@@ -31,7 +32,15 @@ def _drop_unset(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def new_row(spec: InstanceSpec, provider: str, team_id: str, user_id: str) -> InstanceRow:
+def new_row(
+    spec: InstanceSpec,
+    provider: str,
+    team_id: str,
+    user_id: str,
+    keys: RepositoryKeyring | None = None,
+) -> InstanceRow:
+    """A new instance's row, with a fresh repository secret sealed by `keys` (None: no
+    secret, an unencrypted repository, as for instances made before repository keys)."""
     now = utc_now()
     ident = new_instance_id()
     return InstanceRow(
@@ -53,6 +62,7 @@ def new_row(spec: InstanceSpec, provider: str, team_id: str, user_id: str) -> In
         created_by=user_id,
         created_at=now,
         updated_at=now,
+        wrapped_repository_key=keys.new_wrapped(ident) if keys is not None else None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..repository_keys.stored import InstanceKeys
 from ..services import Services
 from ..settings import Settings
 from .base import Provider
@@ -31,4 +32,5 @@ def build_provider(settings: Settings, services: Services, grpc_port: int) -> Pr
             poll_interval_s=settings.local_idle_poll_interval_s,
         ),
     )
-    return LocalProvider(local, services.join_tokens, services.hosts, services.hub)
+    keys = InstanceKeys(services.sessions, services.repository_keys)
+    return LocalProvider(local, services.join_tokens, services.hosts, services.hub, keys)

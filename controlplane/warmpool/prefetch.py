@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,7 @@ from ..fleet.schemas import Prefetch
 from ..instances.agents import AgentCommands
 from ..instances.providers import Providers
 from ..instances.states import InstanceState
+from ..repository_keys.keyring import RepositoryKeyring
 from . import rows
 from .repositories import repository_url
 from .schemas import READY
@@ -35,17 +37,27 @@ REMEMBERED_IDS = 32
 SERVED_STATES = (InstanceState.RUNNING.value, InstanceState.HIBERNATED.value)
 
 
+class Wanted(NamedTuple):
+    """The latest snapshot of an instance a standby may serve, and its repository's key."""
+
+    instance_id: str
+    snapshot_id: str
+    wrapped_key: bytes | None
+
+
 class Prefetcher:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         providers: Providers,
         agents: AgentCommands,
+        repository_keys: RepositoryKeyring,
         timeout_s: float = PREFETCH_TIMEOUT_S,
     ) -> None:
         self._sessions = sessions
         self._providers = providers
         self._agents = agents
+        self._keys = repository_keys
         self.timeout_s = timeout_s
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -55,7 +67,9 @@ class Prefetcher:
             for row in await rows.standbys(session, states=(READY,)):
                 if row.id in self._tasks or not row.host_id:
                     continue
-                wanted = [w for w in await _wanted(session, row) if w[1] not in row.prefetched]
+                wanted = [
+                    w for w in await _wanted(session, row) if w.snapshot_id not in row.prefetched
+                ]
                 if wanted:
                     task = asyncio.create_task(self._run(row.id, row.host_id, row.provider, wanted))
                     self._tasks[row.id] = task
@@ -74,13 +88,16 @@ class Prefetcher:
         await self.wait()
 
     async def _run(
-        self, standby_id: str, host_id: str, provider: str, wanted: list[tuple[str, str]]
+        self, standby_id: str, host_id: str, provider: str, wanted: list[Wanted]
     ) -> None:
-        for instance_id, snapshot_id in wanted:
+        """One order at a time. The key goes with the order of its own repository only: a
+        standby is never sent the key of an instance it is not prefetching for."""
+        for instance_id, snapshot_id, wrapped_key in wanted:
             repository = repository_url(self._providers.get(provider), instance_id)
-            order = Prefetch(repository=repository, snapshot_ids=[snapshot_id])
             command_id = f"{standby_id}-pf-{snapshot_id[:24]}"
-            try:
+            try:  # a stored key that does not open (RepositoryKeyError) skips this one
+                key = self._keys.open(instance_id, wrapped_key)
+                order = Prefetch(repository, [snapshot_id], key)
                 await self._agents.run(host_id, command_id, order, self.timeout_s)
             except TorporError as err:
                 log.warning("standby %s: prefetch of %s failed: %s", standby_id, snapshot_id, err)
@@ -94,10 +111,10 @@ class Prefetcher:
                 row.prefetched = [*row.prefetched, snapshot_id][-REMEMBERED_IDS:]
 
 
-async def _wanted(session: AsyncSession, standby: StandbyHostRow) -> list[tuple[str, str]]:
-    """(instance id, latest snapshot id) of the instances this standby may serve."""
+async def _wanted(session: AsyncSession, standby: StandbyHostRow) -> list[Wanted]:
+    """The latest snapshots of the instances this standby may serve."""
     found = await session.execute(
-        select(InstanceRow.id, InstanceRow.latest_snapshot_id)
+        select(InstanceRow.id, InstanceRow.latest_snapshot_id, InstanceRow.wrapped_repository_key)
         .where(
             InstanceRow.gpu_type == standby.gpu_type,
             InstanceRow.gpu_count == standby.gpu_count,
@@ -109,4 +126,4 @@ async def _wanted(session: AsyncSession, standby: StandbyHostRow) -> list[tuple[
         .order_by(InstanceRow.state_changed_at.desc())
         .limit(INSTANCES_PER_STANDBY)
     )
-    return [(ident, snapshot) for ident, snapshot in found if snapshot]
+    return [Wanted(ident, snapshot, wrapped) for ident, snapshot, wrapped in found if snapshot]

@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from torpor.common.timestamps import utc_now
 
@@ -25,6 +26,7 @@ from ...errors import Conflict, Unavailable
 from ...fleet.hub import AgentHub
 from ...fleet.service import HostService
 from ...identity.join_tokens import JoinTokenService
+from ...repository_keys.secret import RepositoryKey
 from ..base import HostSpec, Offer, Placement
 from . import processes, snapshots
 from .agent_config import IdleOverrides, render, write_config
@@ -39,6 +41,19 @@ log = logging.getLogger(__name__)
 JOIN_TOKEN_TTL_S = 600.0
 POLL_S = 0.1
 LEASE_ID = re.compile(r"^local-[0-9a-f]{12}$")
+
+
+class RepositoryKeys(Protocol):
+    """Where the provider finds an instance's repository key (repository_keys/stored.py)."""
+
+    async def of(self, instance_id: str) -> RepositoryKey | None: ...
+
+
+class NoRepositoryKeys:
+    """Every repository unencrypted: a provider built without the control plane's keys."""
+
+    async def of(self, instance_id: str) -> RepositoryKey | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -62,8 +77,10 @@ class LocalProvider:
         join_tokens: JoinTokenService,
         hosts: HostService,
         hub: AgentHub,
+        repository_keys: RepositoryKeys | None = None,
     ) -> None:
         self._settings = settings
+        self._keys = repository_keys or NoRepositoryKeys()
         self._layout = Layout(settings.root)
         self._leases = LeaseStore(self._layout.leases)
         self._offers = load_offers(settings.price_table)
@@ -106,9 +123,11 @@ class LocalProvider:
                 await self._destroy(lease)
 
     async def forget_snapshots(self, instance_id: str, snapshot_ids: list[str]) -> None:
-        """Through `torpor-agent snapshot forget` on the instance's repository."""
+        """Through `torpor-agent snapshot forget` on the instance's repository (its key, if
+        it has one, in the CLI's environment)."""
         executable = processes.agent_executable()
-        await snapshots.forget(executable, self._layout.repository(instance_id), snapshot_ids)
+        repository, key = self._layout.repository(instance_id), await self._keys.of(instance_id)
+        await snapshots.forget(executable, repository, snapshot_ids, key)
 
     def repository_url(self, instance_id: str) -> str:
         """The instance's repository as any local host can open it (a warm standby restores
@@ -225,7 +244,9 @@ class LocalProvider:
             await asyncio.sleep(POLL_S)
 
     def _agent_env(self, lease: Lease) -> dict[str, str]:
-        env = dict(os.environ)
+        """This process's environment for the agent, less any repository key it inherited:
+        an agent's keys come only from its Assign, Restore and Prefetch commands."""
+        env = snapshots.cli_environment(None)
         if lease.gpu_simulated and self._nvml is not None:
             library_path = [str(self._nvml), env.get("LD_LIBRARY_PATH", "")]
             env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in library_path if p)

@@ -406,6 +406,7 @@ class Assignment(_message.Message):
     EPOCH_FIELD_NUMBER: _builtins.int
     REPOSITORY_FIELD_NUMBER: _builtins.int
     FENCE_AFTER_MS_FIELD_NUMBER: _builtins.int
+    REPOSITORY_KEY_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     epoch: _builtins.int
     """>= 1; higher wins"""
@@ -415,6 +416,14 @@ class Assignment(_message.Message):
     """Stop the instance's work after this long without the control plane
     (0: never). Must exceed the control plane's ttl+grace.
     """
+    repository_key: _builtins.bytes
+    """Encryption at rest: the 32-byte random secret (a "key file" kind of
+    key-encryption key) that opens the master key of `repository`. Empty
+    bytes: no key, the repository is unencrypted (instances created before
+    repository keys existed). Sent by the control plane only, over this
+    authenticated stream and only to the host the instance is placed on; an
+    agent leaves it empty in Hello and never logs it.
+    """
     def __init__(
         self,
         *,
@@ -422,10 +431,11 @@ class Assignment(_message.Message):
         epoch: _builtins.int = ...,
         repository: _builtins.str = ...,
         fence_after_ms: _builtins.int = ...,
+        repository_key: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "fence_after_ms", b"fence_after_ms", "instance_id", b"instance_id", "repository", b"repository"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "fence_after_ms", b"fence_after_ms", "instance_id", b"instance_id", "repository", b"repository", "repository_key", b"repository_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -594,8 +604,13 @@ class Prefetch(_message.Message):
 
     REPOSITORY_FIELD_NUMBER: _builtins.int
     SNAPSHOT_IDS_FIELD_NUMBER: _builtins.int
+    REPOSITORY_KEY_FIELD_NUMBER: _builtins.int
     repository: _builtins.str
     """empty: the agent's configured one"""
+    repository_key: _builtins.bytes
+    """The 32-byte secret of `repository` (as in Assignment.repository_key);
+    empty bytes: no key, the repository is unencrypted.
+    """
     @_builtins.property
     def snapshot_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -603,10 +618,11 @@ class Prefetch(_message.Message):
         *,
         repository: _builtins.str = ...,
         snapshot_ids: _abc.Iterable[_builtins.str] | None = ...,
+        repository_key: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["repository", b"repository", "snapshot_ids", b"snapshot_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["repository", b"repository", "repository_key", b"repository_key", "snapshot_ids", b"snapshot_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -858,19 +874,26 @@ class Restore(_message.Message):
 
     SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
     REPOSITORY_FIELD_NUMBER: _builtins.int
+    REPOSITORY_KEY_FIELD_NUMBER: _builtins.int
     snapshot_id: _builtins.str
     """full id or unique prefix"""
     repository: _builtins.str
     """Empty: the assignment's repository, else the agent's configured one."""
+    repository_key: _builtins.bytes
+    """The 32-byte secret of the repository this Restore reads (`repository`,
+    or the assignment's when that is empty; as in Assignment.repository_key);
+    empty bytes: no key, the repository is unencrypted.
+    """
     def __init__(
         self,
         *,
         snapshot_id: _builtins.str = ...,
         repository: _builtins.str = ...,
+        repository_key: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["repository", b"repository", "snapshot_id", b"snapshot_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["repository", b"repository", "repository_key", b"repository_key", "snapshot_id", b"snapshot_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

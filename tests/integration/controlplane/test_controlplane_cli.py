@@ -57,3 +57,24 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "hunter2" not in done.stderr and "TORPOR_DATABASE_URL" in done.stderr
+
+
+def test_a_master_key_others_may_read_stops_serve_in_one_line(tmp_path: Path) -> None:
+    key = tmp_path / "repository-master.key"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)
+    done = run(tmp_path, "serve", TORPOR_HTTP_PORT="0", TORPOR_GRPC_PORT="0")
+    assert done.returncode == 78, done.stderr
+    assert done.stderr.strip().endswith(f"chmod 600 {key}") and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
+    key.chmod(0o600)
+    key.write_bytes(os.urandom(16))
+    short = run(tmp_path, "tokens", "list")
+    assert short.returncode == 78 and "not 32 random bytes" in short.stderr
+    assert short.stderr.count("\n") == 1
+
+
+def test_the_master_key_is_made_on_first_start(tmp_path: Path) -> None:
+    assert run(tmp_path, "tokens", "list").returncode == 0
+    key = tmp_path / "repository-master.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
