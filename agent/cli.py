@@ -9,6 +9,7 @@ from pathlib import Path
 
 from torpor.common.version import torpor_version
 
+from . import error_lines
 from .config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from .errors import EX_CONFIG
 from .idle import cli as idle_cli
@@ -38,21 +39,34 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Exit status: 0 after a clean stop, 78 (EX_CONFIG) for anything the operator must fix."""
+    """Exit status: 0 after a clean stop, 78 (EX_CONFIG) for anything the operator must fix.
+
+    Commands that end (snapshot, inhibit, status) turn any failure into one line and exit 1
+    (error_lines.py); the daemon logs its own, with tracebacks for the journal.
+    """
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(f"torpor-agent {torpor_version()}")  # the command's output
         return 0
-    try:
-        config = _load_config(args)
-    except ConfigError as error:
-        print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
+    if args.command == "run":
+        return _serve(args)
+    return error_lines.reported(args.command, lambda: _command(args))
+
+
+def _command(args: argparse.Namespace) -> int:
+    config = _configured(args)
+    if config is None:
         return EX_CONFIG
     if args.command == "snapshot":
         configure_logging(config.log)
         return snapshot_cli.run(args, config)
-    if args.command in _LOCAL_COMMANDS:
-        return _LOCAL_COMMANDS[args.command](args, config)
+    return _LOCAL_COMMANDS[args.command](args, config)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = _configured(args)
+    if config is None:
+        return EX_CONFIG
     if config.control_plane is None:
         print(
             f"torpor-agent: {args.config}: control_plane.address is required to run the agent;"
@@ -63,6 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import daemon  # noqa: PLC0415 -- grpc and NVML: only the daemon pays their import
 
     return daemon.run(config)
+
+
+def _configured(args: argparse.Namespace) -> AgentConfig | None:
+    """The config, or None once every problem in it is printed (one line each)."""
+    try:
+        return _load_config(args)
+    except ConfigError as error:
+        print(f"torpor-agent: invalid configuration:\n{error}", file=sys.stderr)
+        return None
 
 
 _LOCAL_COMMANDS = {"inhibit": idle_cli.run_inhibit, "status": idle_cli.run_status}

@@ -199,6 +199,10 @@ class SnapshotSection(_Section):
     chunk_cache_mib: int = Field(default=20480, ge=0)
     """Bound of the local cache of prefetched chunks (warm standbys), least recently used
     evicted first; 0 turns prefetch off."""
+    key_file: Path | None = None
+    """A file holding the 32-byte key (hex or base64, mode 0600) that opens an encrypted
+    repository; `torpor-agent snapshot init` makes one with `--new-key-file`. The daemon
+    needs none: the control plane hands each instance's key over the agent stream."""
     trust_ownership: bool = False
     """Restore owners and setuid/setgid bits as the snapshot recorded them. Off: restored
     entries take the owner of the directory restored into and lose setuid/setgid, because
@@ -260,6 +264,8 @@ def load_config(path: Path) -> AgentConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError([f"{path}: cannot read: {error.strerror}"]) from error
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {error.start})"]) from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"{path}: not valid TOML: {error}"]) from error
     try:

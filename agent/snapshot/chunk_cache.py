@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from .format import chunk_id
+from .format import HASH_BYTES, chunk_id
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ class ChunkCache:
         self._used: int | None = None  # measured on first write
 
     def _path(self, cid: bytes) -> str:
+        """The entry's file: 64 hex, as every chunk id is once decoded (format.ChunkId)."""
+        if len(cid) != HASH_BYTES:
+            raise ValueError(f"a chunk id is {HASH_BYTES} bytes, not {len(cid)}")
         name = cid.hex()
         return f"{self._prefix}{name[:2]}{os.sep}{name}"
 

@@ -16,12 +16,13 @@ from typing import Any
 
 import msgspec
 
+from .. import error_lines
 from ..config import AgentConfig
 from . import operations
 from .errors import SnapshotError
 from .progress import Progress, Reporter, human_bytes
 from .prune import PruneReport
-from .repository import SnapshotInfo
+from .repository import SnapshotInfo, UnreadableSnapshot
 from .retention import RetentionPolicy
 from .store.base import StoreError
 
@@ -65,16 +66,35 @@ def add_parser(commands: Any) -> None:
     prune.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait for locks")
     for name, text in (("pin", "keep a snapshot forever"), ("unpin", "undo pin")):
         sub.add_parser(name, help=text).add_argument("snapshot")
+    unlock = sub.add_parser("unlock", help="remove stale locks (their holder is gone)")
+    unlock.add_argument(
+        "--all",
+        dest="remove_all",
+        action="store_true",
+        help="remove live locks too: only when no other operation uses the repository",
+    )
     for child in sub.choices.values():
         child.add_argument("--json", action="store_true", help="print JSON on stdout")
 
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:
+    """Runs one subcommand; any failure, even an OSError or a bug, is one line on stderr."""
+    operation = f"snapshot {args.snapshot_command}"
+    return error_lines.reported(operation, lambda: _run(operation, args, config))
+
+
+def _run(operation: str, args: argparse.Namespace, config: AgentConfig) -> int:
     try:
         settings = operations.Settings.from_config(config, args.repository, args.workspace)
         return _HANDLERS[args.snapshot_command](settings, args)
     except (SnapshotError, StoreError) as error:
-        print(f"torpor-agent: {error}", file=sys.stderr)
+        error_lines.say(f"torpor-agent: {error}")
+        return EXIT_FAILED
+    except msgspec.DecodeError as error:  # a stored object no reader anticipated
+        error_lines.say(
+            f"torpor-agent: {operation}: a repository object does not decode ({error}):"
+            " the repository may be damaged or from a newer torpor; see `snapshot verify`"
+        )
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("torpor-agent: interrupted; the repository is unchanged", file=sys.stderr)
@@ -100,18 +120,23 @@ def _create(settings: operations.Settings, args: argparse.Namespace) -> int:
 
 
 def _list(settings: operations.Settings, args: argparse.Namespace) -> int:
-    snapshots = operations.list_snapshots(settings)
+    """Readable snapshots oldest first, then each unreadable one as a row with its reason
+    (it stays listed so it can be forgotten by id; verify and prune name it too)."""
+    listed = operations.catalog(settings)
     if args.json:
-        _print_json([_summary(info) for info in snapshots])
+        rows = [_summary(info) for info in listed.readable]
+        _print_json(rows + [_unreadable(bad) for bad in listed.unreadable])
         return 0
     print(f"{'ID':12}  {'TIME':25}  {'HOST':16}  {'FILES':>7}  {'SIZE':>10}  TAGS")
-    for info in snapshots:
+    for info in listed.readable:
         m = info.manifest
         tags = ",".join(m.tags + (["pinned"] if info.pinned else []))
         print(
             f"{info.id[:12]}  {m.time[:25]:25}  {m.hostname[:16]:16}  {m.stats.files:>7}"
             f"  {human_bytes(m.stats.bytes):>10}  {tags}"
         )
+    for bad in listed.unreadable:
+        print(f"{bad.id[:12]}  UNREADABLE{' (pinned)' if bad.pinned else ''}: {bad.reason}")
     return 0
 
 
@@ -208,6 +233,24 @@ def _pin(settings: operations.Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _unlock(settings: operations.Settings, args: argparse.Namespace) -> int:
+    if args.remove_all:
+        print(
+            "torpor-agent: warning: --all removes live locks too; if another create or prune"
+            " is running on this repository, prune may delete data it still needs",
+            file=sys.stderr,
+        )
+    report = operations.unlock(settings, remove_all=args.remove_all)
+    if args.json:
+        _print_json(msgspec.to_builtins(report) | {"all": args.remove_all})
+        return 0
+    print(f"removed {len(report.removed)} lock(s); {report.kept} live lock(s) kept")
+    for removed in report.removed:
+        whose = removed.record.describe() if removed.record else removed.key
+        print(f"  {whose}: {removed.reason}")
+    return 0
+
+
 def _summary(info: SnapshotInfo) -> dict[str, Any]:
     m = info.manifest
     return {
@@ -220,6 +263,10 @@ def _summary(info: SnapshotInfo) -> dict[str, Any]:
         "pinned": info.pinned,
         **msgspec.to_builtins(m.stats),
     }
+
+
+def _unreadable(bad: UnreadableSnapshot) -> dict[str, Any]:
+    return {"id": bad.id, "pinned": bad.pinned, "unreadable": True, "reason": bad.reason}
 
 
 def _print_json(value: object) -> None:
@@ -236,4 +283,5 @@ _HANDLERS = {
     "prune": _prune,
     "pin": _pin,
     "unpin": _pin,
+    "unlock": _unlock,
 }

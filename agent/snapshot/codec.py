@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import lz4.block
 import zstandard
 
+from .decoding import declared_size
 from .format import Codec, chunk_id
 
 MIN_SAVING = 0.03
@@ -77,6 +78,11 @@ def decompress(codec: int, stored: bytes | memoryview, raw_length: int) -> bytes
         if codec == Codec.RAW:
             plain: bytes | memoryview = stored
         elif codec == Codec.ZSTD:
+            # A frame that declares its size is inflated to that size, max_output_size
+            # notwithstanding (zstandard 0.25): a stored chunk must not declare more.
+            declared = declared_size(stored)
+            if declared not in (raw_length, None):
+                raise CodecError(f"its frame declares {declared} bytes, expected {raw_length}")
             plain = _zstd_decompressor().decompress(stored, max_output_size=raw_length)
         elif codec == Codec.LZ4:
             plain = lz4.block.decompress(stored, uncompressed_size=raw_length)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from torpor.common.timestamps import utc_now
 
+from .. import error_lines
 from .chunker import Chunker, data_regions
 from .codec import ChunkCompressor, Compression
 from .errors import WorkspaceError
@@ -145,11 +146,15 @@ class SnapshotCreator:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as error:
-            raise WorkspaceError(f"cannot read {path}: {error.strerror}") from error
+            raise WorkspaceError(
+                f"cannot read {path}: {error.strerror}{error_lines.hint(error)}"
+            ) from error
         try:
             entry.extents, read = self._chunk_regions(fd, entry)
         except OSError as error:
-            raise WorkspaceError(f"cannot read {path}: {error.strerror}") from error
+            raise WorkspaceError(
+                f"cannot read {path}: {error.strerror}{error_lines.hint(error)}"
+            ) from error
         finally:
             os.close(fd)
         if not entry.sparse:

@@ -6,10 +6,11 @@ store, so `torpor-agent snapshot …` on its own and the hibernate path behave t
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import AgentConfig
@@ -17,6 +18,7 @@ from . import locks
 from .chunk_cache import ChunkCache
 from .codec import Compression
 from .create import CreateOptions, SnapshotCreator
+from .crypto import KeyEncryptionKey
 from .errors import SnapshotError, WorkspaceError
 from .format import Manifest
 from .memory import keep_large_buffers_in_mmap
@@ -24,11 +26,13 @@ from .placement import CommitGuard
 from .prefetch import Prefetched, prefetch
 from .progress import Progress
 from .prune import PruneReport, prune
-from .repository import Repository, SnapshotInfo
+from .repository import Catalog, Repository, SnapshotInfo
 from .restore import Restorer
 from .retention import RetentionPolicy, to_keep
 from .store.open import RepositoryURLError, open_store
 from .verify import VerifyReport, verify
+
+log = logging.getLogger(__name__)
 
 MIN_THREADS = 4
 CREATE_LOCK_WAIT_S = 900.0  # a prune in progress is waited for: a hibernation must not fail
@@ -50,6 +54,8 @@ class Settings:
     """Bound of the prefetched-chunk cache (`[snapshot] chunk_cache_mib`); 0: no cache."""
     trust_ownership: bool = False
     """Restore the manifest's owners and setuid/setgid bits (`[snapshot] trust_ownership`)."""
+    key: KeyEncryptionKey | None = field(default=None, repr=False)
+    """What opens an encrypted repository (and encrypts a new one); None: unencrypted."""
 
     def chunk_cache(self) -> ChunkCache | None:
         if self.chunk_cache_bytes <= 0:
@@ -58,7 +64,11 @@ class Settings:
 
     @classmethod
     def from_config(
-        cls, config: AgentConfig, repository: str | None = None, workspace: Path | None = None
+        cls,
+        config: AgentConfig,
+        repository: str | None = None,
+        workspace: Path | None = None,
+        key: KeyEncryptionKey | None = None,
     ) -> Settings:
         section = config.snapshot
         url = repository or section.repository
@@ -77,6 +87,7 @@ class Settings:
             config=config,
             chunk_cache_bytes=section.chunk_cache_mib * 1024 * 1024,
             trust_ownership=section.trust_ownership,
+            key=key,
         )
 
 
@@ -135,6 +146,12 @@ def list_snapshots(settings: Settings) -> list[SnapshotInfo]:
         return repository.snapshots()
 
 
+def catalog(settings: Settings) -> Catalog:
+    """Every snapshot, the unreadable ones too (what `snapshot list` shows)."""
+    with _repository(settings) as repository:
+        return repository.catalog()
+
+
 def show(settings: Settings, reference: str) -> SnapshotInfo:
     with _repository(settings) as repository:
         return repository.find(reference)
@@ -174,14 +191,20 @@ def check(settings: Settings, *, read_data: bool, progress: Progress) -> VerifyR
 def forget(
     settings: Settings, references: list[str], policy: RetentionPolicy, *, dry_run: bool
 ) -> list[str]:
-    """Deletes the manifests named or not kept by `policy`; returns their ids."""
+    """Deletes the manifests named or not kept by `policy`; returns their ids.
+
+    An unreadable snapshot goes only when named: retention cannot tell its time or group,
+    so `policy` leaves it, with a warning.
+    """
     with _repository(settings) as repository:
-        snapshots = repository.snapshots()
-        doomed = {repository.resolve(ref, snapshots) for ref in references}
+        listed = repository.catalog()
+        snapshots = listed.readable
+        doomed = {repository.resolve_in(ref, listed) for ref in references}
         if not policy.empty:
             kept = to_keep(snapshots, policy)
             doomed |= {info.id for info in snapshots if info.id not in kept}
-        pinned = {info.id for info in snapshots if info.pinned} & doomed
+            _warn_unreadable_kept(listed, doomed)
+        pinned = listed.pinned() & doomed
         if pinned and references:
             raise SnapshotError(
                 f"snapshot {sorted(pinned)[0][:12]} is pinned (keep forever): unpin it first"
@@ -192,6 +215,17 @@ def forget(
                 for snapshot_id in doomed:
                     repository.delete_snapshot(snapshot_id)
         return sorted(doomed)
+
+
+def _warn_unreadable_kept(listed: Catalog, doomed: set[str]) -> None:
+    for bad in listed.unreadable:
+        if bad.id not in doomed:
+            log.warning(
+                "kept unreadable snapshot %s (%s): retention cannot judge it; forget it by"
+                " id once you know it is not needed",
+                bad.id[:12],
+                bad.reason,
+            )
 
 
 def prune_repository(settings: Settings, *, dry_run: bool, wait_s: float) -> PruneReport:
@@ -207,9 +241,20 @@ def prune_repository(settings: Settings, *, dry_run: bool, wait_s: float) -> Pru
         )
 
 
+def unlock(settings: Settings, *, remove_all: bool) -> locks.UnlockReport:
+    """Removes stale locks, or with `remove_all` every lock (only when nothing else runs).
+
+    Objects under locks/ that are not lock records go either way (locks.py says why).
+    """
+    with _repository(settings) as repository:
+        if remove_all:
+            return locks.remove_all(repository.store)
+        return locks.remove_stale(repository.store)
+
+
 def set_pin(settings: Settings, reference: str, *, pinned: bool) -> str:
     with _repository(settings) as repository:
-        snapshot_id = repository.resolve(reference)
+        snapshot_id = repository.resolve_in(reference, repository.catalog())
         if pinned:
             repository.pin(snapshot_id)
         else:

@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from .format import PACK_MAGIC, PACK_TRAILER_BYTES, BlobRecord, Codec, content_id
+from .decoding import PACK_TABLE, Undecodable, check_records, decode_msgpack
+from .format import (
+    MAX_PACK_RECORDS,
+    MAX_PACK_TABLE_BYTES,
+    PACK_MAGIC,
+    PACK_TRAILER_BYTES,
+    BlobRecord,
+    Codec,
+    content_id,
+)
 
 _TRAILER = struct.Struct("<I4s")
 
@@ -104,8 +113,8 @@ class PackWriter:
             pack = self._open
             offset = pack.append(stored)
             pack.records.append(BlobRecord(chunk_id, offset, len(stored), raw_length, int(codec)))
-            if pack.used < self._target:
-                return None
+            if pack.used < self._target and len(pack.records) < MAX_PACK_RECORDS:
+                return None  # (a pack of tiny chunks is sealed early: its table stays bounded)
             self._open = self._new()
         return self._seal(pack)
 
@@ -127,18 +136,29 @@ class PackWriter:
         return SealedPack(content_id(data), data, pack.records, pack.buffer, self._pool)
 
 
-def table_length(trailer: bytes) -> int:
-    """The table size from a pack's last PACK_TRAILER_BYTES bytes."""
-    if len(trailer) != PACK_TRAILER_BYTES:
+def table_length(trailer: bytes, pack_size: int) -> int:
+    """The table size from a pack's last PACK_TRAILER_BYTES bytes, checked to fit in the
+    `pack_size`-byte object and under MAX_PACK_TABLE_BYTES (it is read whole)."""
+    if len(trailer) != PACK_TRAILER_BYTES or pack_size < PACK_TRAILER_BYTES:
         raise PackFormatError("pack is shorter than its trailer")
     length, magic = _TRAILER.unpack(trailer)
     if magic != PACK_MAGIC:
         raise PackFormatError("pack trailer has no TPK1 magic")
+    if length > pack_size - PACK_TRAILER_BYTES:
+        raise PackFormatError(
+            f"pack table of {length} bytes does not fit its {pack_size}-byte pack"
+        )
+    if length > MAX_PACK_TABLE_BYTES:
+        raise PackFormatError(f"pack table of {length} bytes is over the format's limit")
     return int(length)
 
 
-def decode_table(table: bytes) -> list[BlobRecord]:
+def decode_table(table: bytes, blobs_end: int) -> list[BlobRecord]:
+    """The blob table, each record bounded and inside the first `blobs_end` bytes (the
+    blobs precede the table); PackFormatError with a one-line reason otherwise."""
     try:
-        return msgspec.msgpack.decode(table, type=list[BlobRecord])
-    except msgspec.DecodeError as error:
-        raise PackFormatError(f"pack table is damaged: {error}") from error
+        records = decode_msgpack(table, PACK_TABLE)
+        check_records(records, blobs_end)
+    except Undecodable as error:
+        raise PackFormatError(f"pack table is damaged: {error}") from None
+    return records

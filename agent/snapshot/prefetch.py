@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .chunk_cache import ChunkCache
 from .codec import CodecError, verified
 from .errors import IntegrityError
-from .format import pack_key
+from .format import Manifest, pack_key
 from .parallel import run_all
 from .progress import Progress
 from .repository import Location, Repository
@@ -53,13 +53,14 @@ def prefetch(
 ) -> Prefetched:
     """Caches every chunk of the snapshots `references` names (ids or unique prefixes).
 
-    Raises SnapshotNotFound for an unknown reference, IntegrityError for a missing pack or
-    a chunk that fails its hash (nothing wrong is ever cached).
+    Raises SnapshotNotFound for an unknown reference, IntegrityError for an unreadable
+    manifest, a missing pack or a chunk that fails its hash (nothing wrong is ever cached).
     """
     repository.load_index()
-    snapshots = repository.snapshots()
-    ids = [repository.resolve(reference, snapshots) for reference in references]
-    wanted = _chunks_of(repository, ids)
+    catalog = repository.catalog()
+    picked = [repository.pick(reference, catalog) for reference in references]
+    ids = [info.id for info in picked]
+    wanted = _chunks_of(repository, [info.manifest for info in picked])
     missing = {cid: loc for cid, loc in wanted.items() if not cache.has(cid)}
     by_pack: dict[str, list[tuple[bytes, Location]]] = defaultdict(list)
     for cid, location in missing.items():
@@ -83,10 +84,10 @@ def prefetch(
     return Prefetched(ids, len(wanted), len(wanted) - len(missing), fetched.total)
 
 
-def _chunks_of(repository: Repository, snapshot_ids: list[str]) -> dict[bytes, Location]:
+def _chunks_of(repository: Repository, manifests: list[Manifest]) -> dict[bytes, Location]:
     wanted: dict[bytes, Location] = {}
-    for snapshot_id in snapshot_ids:
-        for entry in repository.manifest(snapshot_id).entries:
+    for manifest in manifests:
+        for entry in manifest.entries:
             for _, chunks in entry.extents if entry.kind == "file" else []:
                 for cid, _ in chunks:
                     location = repository.chunks.get(cid)

@@ -4,6 +4,11 @@ Order: write the new index (live packs only) â†’ delete the old index objects â†
 dead packs. A crash between steps leaves extra index objects or packs no index names,
 both harmless; no step ever removes something a remaining manifest needs. Packs that are
 mostly dead are repacked: their live chunks are verified and copied into new packs first.
+
+Prune deletes by what the manifests and index objects say, so it refuses while one of them
+does not decode: an unreadable manifest's chunks are unknown (forget it, or put back a good
+copy), and the packs an unreadable index object named look like orphans. Those are adopted
+from their own tables first; only if one still cannot be read does prune refuse.
 """
 
 from __future__ import annotations
@@ -14,10 +19,17 @@ from dataclasses import dataclass
 
 from .codec import CodecError, verified
 from .errors import IntegrityError
-from .format import BlobRecord, Codec, IndexObject, index_key, pack_key
+from .format import (
+    BlobRecord,
+    Codec,
+    IndexObject,
+    index_key,
+    pack_key,
+    snapshot_key,
+)
 from .pack import PackWriter, SealedPack
 from .parallel import run_all
-from .repository import Repository
+from .repository import Repository, SnapshotInfo
 
 log = logging.getLogger(__name__)
 
@@ -44,29 +56,69 @@ class _Plan:
 def prune(
     repository: Repository, *, dry_run: bool, threads: int, pack_size_bytes: int
 ) -> PruneReport:
-    """The caller holds the exclusive lock."""
+    """The caller holds the exclusive lock. Raises IntegrityError, deleting nothing, while a
+    manifest is unreadable or a pack is in no readable index and its table is damaged."""
     repository.load_index()
-    live = set().union(*(info.manifest.chunk_ids() for info in repository.snapshots()))
-    stored = repository.stored_packs()
+    snapshots = _readable_snapshots(repository)
+    live = set().union(*(info.manifest.chunk_ids() for info in snapshots))
+    stored = _all_indexed(repository, dry_run)
     plan = _plan(repository, live, stored)
     report = PruneReport(dry_run=dry_run, packs_repacked=len(plan.repack))
     doomed = plan.delete + list(plan.repack)
     report.packs_deleted = len(doomed)
     report.bytes_freed = sum(stored.get(p, 0) for p in doomed)
-    if dry_run or not doomed:
-        return report
+    if dry_run or not (doomed or repository.unreadable_indexes):
+        return report  # (with one unreadable, the index is rewritten to drop that object)
     new_index = dict(plan.keep)
     for sealed in _repack(repository, plan.repack, threads, pack_size_bytes):
         new_index[sealed.pack_id] = sealed.records
         report.packs_written += 1
-    old_indexes = set(repository.index_ids)
-    new_id = repository.write_index(new_index)
-    for index_id in old_indexes - {new_id}:
+    # every stored pack is indexed now, so an unreadable index object names nothing unknown
+    old_indexes = repository.index_ids | repository.unreadable_indexes.keys()
+    new_ids = repository.write_indexes(new_index)
+    for index_id in old_indexes - new_ids:
         repository.store.delete(index_key(index_id))
         repository.forget_cached(index_key(index_id))
         report.index_objects_replaced += 1
     run_all(threads, lambda p: repository.store.delete(pack_key(p)), doomed, "prune")
     return report
+
+
+def _readable_snapshots(repository: Repository) -> list[SnapshotInfo]:
+    catalog = repository.catalog()
+    if catalog.unreadable:
+        bad = catalog.unreadable[0]
+        raise IntegrityError(
+            f"prune refused: snapshot {bad.id[:12]} is unreadable ({bad.reason}), so the data"
+            f" it needs is unknown ({len(catalog.unreadable)} unreadable in all): forget it"
+            f" (`snapshot forget {bad.id[:12]}`) or put back a good copy of"
+            f" {snapshot_key(bad.id)}, then prune again"
+        )
+    return catalog.readable
+
+
+def _all_indexed(repository: Repository, dry_run: bool) -> dict[str, int]:
+    """The stored packs, every one indexed: with an index object unreadable, an unindexed
+    pack may be one it named, not an orphan, so its own table is indexed first."""
+    stored = repository.stored_packs()
+    if not repository.unreadable_indexes:
+        return stored  # unindexed packs are a killed create's orphans: _plan deletes them
+    if not dry_run:
+        repository.adopt_orphan_packs()
+    unindexed = [p for p in stored if p not in repository.packs]
+    if unindexed:
+        what = (
+            f"prune refused: index object {index_key(min(repository.unreadable_indexes))} is"
+            f" unreadable and {len(unindexed)} pack(s), e.g. {pack_key(unindexed[0])}, are in"
+            " no readable index"
+        )
+        if dry_run:
+            raise IntegrityError(f"{what}; a prune without --dry-run re-indexes them first")
+        raise IntegrityError(
+            f"{what} and their own tables are damaged, so what they hold is unknown;"
+            " run `snapshot verify --read-data`"
+        )
+    return stored
 
 
 def _plan(repository: Repository, live: set[bytes], stored: dict[str, int]) -> _Plan:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from .. import error_lines
 from .errors import WorkspaceError
 from .format import Entry, Manifest
 
@@ -56,7 +57,9 @@ class Scanner:
             with os.scandir(directory) as listing:
                 children = sorted(listing, key=lambda d: d.name)
         except OSError as error:
-            raise WorkspaceError(f"cannot list {directory}: {error.strerror}") from error
+            raise WorkspaceError(
+                f"cannot list {directory}: {error.strerror}{error_lines.hint(error)}"
+            ) from error
         for child in children:
             path = f"{relative}{child.name}"
             if self._excluded(path):

@@ -2,7 +2,8 @@
 
 With `--read-data` every pack is read back whole: its hash must equal its id and every
 chunk must decode to bytes that hash to the chunk's id. Problems are collected, not
-raised, so one run reports all of them.
+raised, so one run reports all of them: a manifest or index object that does not decode is
+one problem each, and the rest of the repository is still checked.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .codec import CodecError, verified
-from .format import content_id, pack_key
+from .decoding import Undecodable, check_records
+from .format import content_id, index_key, pack_key, snapshot_key
 from .parallel import run_all
 from .progress import Progress
 from .repository import Repository
@@ -33,11 +35,15 @@ def verify(
 ) -> VerifyReport:
     report = VerifyReport()
     repository.load_index()
+    for index_id, reason in sorted(repository.unreadable_indexes.items()):
+        report.problems.append(f"index object {index_key(index_id)} is unreadable: {reason}")
     stored = repository.stored_packs()
-    for pack_id in repository.packs:
-        if pack_id not in stored:
-            report.problems.append(f"pack {pack_key(pack_id)} is indexed but missing")
-    for info in repository.snapshots():
+    _check_packs(repository, stored, report)
+    catalog = repository.catalog()
+    for bad in catalog.unreadable:
+        report.snapshots += 1
+        report.problems.append(f"snapshot {snapshot_key(bad.id)} is unreadable: {bad.reason}")
+    for info in catalog.readable:
         report.snapshots += 1
         missing = info.manifest.chunk_ids() - repository.chunks.keys()
         if missing:
@@ -51,6 +57,18 @@ def verify(
         progress.set_totals(len(packs), sum(stored[p] for p in packs))
         run_all(threads, lambda p: _read_pack(repository, p, report, progress), packs, "verify")
     return report
+
+
+def _check_packs(repository: Repository, stored: dict[str, int], report: VerifyReport) -> None:
+    """Every indexed pack exists and holds every blob its index records place in it."""
+    for pack_id, records in repository.packs.items():
+        if pack_id not in stored:
+            report.problems.append(f"pack {pack_key(pack_id)} is indexed but missing")
+            continue
+        try:
+            check_records(records, stored[pack_id])
+        except Undecodable as error:
+            report.problems.append(f"pack {pack_key(pack_id)} is shorter than indexed: {error}")
 
 
 def _read_pack(

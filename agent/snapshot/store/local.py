@@ -61,7 +61,10 @@ class LocalStore:
         with _mapped_errors(path, key=key):
             fd = os.open(path, os.O_RDONLY)
             try:
-                end = os.fstat(fd).st_size if length is None else start + length
+                size = os.fstat(fd).st_size
+                # never past the end: pread allocates all it is asked for (a bounded read of
+                # a small object asks for its kind's cap, up to a GiB)
+                end = size if length is None else min(start + length, size)
                 return _pread_all(fd, start, end)
             finally:
                 os.close(fd)
@@ -210,5 +213,10 @@ def _translate(error: OSError, path: Path, key: str | None) -> StoreError:
     if code == errno.EROFS:
         return StoreAccessDenied(
             f"read-only file system at {path}: remount it read-write or move the repository"
+        )
+    if code in (errno.EEXIST, errno.ENOTDIR):  # mkdir or open through a file on the path
+        return StoreError(
+            f"{path}: {error.strerror}: part of the repository path is a file, not a directory;"
+            " choose another repository location"
         )
     return StoreError(f"{path}: {error.strerror or error}")

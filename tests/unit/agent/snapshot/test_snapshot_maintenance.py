@@ -115,13 +115,16 @@ def test_prune_refuses_while_a_create_holds_the_repository(tmp_path: Path) -> No
 def test_a_waiting_prune_proceeds_once_the_create_ends(tmp_path: Path) -> None:
     store = MemoryStore()
     released = threading.Event()
+    holding = threading.Event()
 
     def create() -> None:
         with locks.hold(store, "shared", "snapshot create"):
+            holding.set()
             released.wait(5)
 
     worker = threading.Thread(target=create)
     worker.start()
+    assert holding.wait(5)  # else the prune may lock first and the create gives up
     threading.Timer(0.5, released.set).start()
     with locks.hold(store, "exclusive", "snapshot prune", wait_s=10):
         assert released.is_set()
