@@ -9,7 +9,7 @@ fsync, rename) on every change: a crash leaves the old state or the new, never h
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from torpor.common.atomic import atomic_write_text
@@ -31,6 +31,8 @@ class HeldAssignment:
     fence_after_ms: int = 0
     fenced: bool = False
     fence_reason: str = ""
+    repository_key: str = field(default="", repr=False)
+    """Hex of the repository's 32-byte key secret (empty: unencrypted); this file is 0600."""
 
     @classmethod
     def from_proto(cls, message: agent_pb2.Assignment) -> HeldAssignment:
@@ -39,9 +41,11 @@ class HeldAssignment:
             epoch=message.epoch,
             repository=message.repository,
             fence_after_ms=message.fence_after_ms,
+            repository_key=message.repository_key.hex(),
         )
 
     def to_proto(self) -> agent_pb2.Assignment:
+        """For Hello: the key is never sent back (the control plane holds it)."""
         return agent_pb2.Assignment(
             instance_id=self.instance_id,
             epoch=self.epoch,

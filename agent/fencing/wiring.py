@@ -102,6 +102,10 @@ class FencingAgent:
         held = self.guard.held
         return held.repository or None if held is not None else None
 
+    def repository_key(self) -> bytes:
+        held = self.guard.held
+        return bytes.fromhex(held.repository_key) if held is not None else b""
+
     def commit_guard(self) -> CommitGuard | None:
         """None without an assignment (snapshots as before); else the epoch's guard."""
         held = self.guard.held

@@ -124,8 +124,8 @@ class NoSnapshotRepository:
     def take(self, tags: list[str], *, keep: bool) -> Taken:
         raise RuntimeError(self._message)
 
-    def restore(self, reference: str, repository: str = "") -> Restored:
+    def restore(self, reference: str, repository: str = "", key: bytes = b"") -> Restored:
         raise RuntimeError(self._message)
 
-    def prefetch(self, references: list[str], repository: str = "") -> Prefetched:
+    def prefetch(self, references: list[str], repository: str = "", key: bytes = b"") -> Prefetched:
         raise RuntimeError(self._message)

@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .format import HASH_BYTES, chunk_id
@@ -50,8 +51,11 @@ class ChunkCache:
     def has(self, cid: bytes) -> bool:
         return os.path.isfile(self._path(cid))  # noqa: PTH113 (no Path per chunk)
 
-    def get(self, cid: bytes) -> bytes | None:
-        """The chunk's plaintext if cached and intact; a damaged entry is removed."""
+    def get(
+        self, cid: bytes, hash_with: Callable[[bytes | memoryview], bytes] = chunk_id
+    ) -> bytes | None:
+        """The chunk's plaintext if cached and intact (`hash_with` is the repository's chunk
+        id: keyed BLAKE3 for an encrypted one); a damaged entry is removed."""
         path = self._path(cid)
         try:
             with open(path, "rb", buffering=0) as entry:  # noqa: PTH123 (a str path)
@@ -59,7 +63,7 @@ class ChunkCache:
                 modified = os.fstat(entry.fileno()).st_mtime
         except OSError:
             return None
-        if chunk_id(data) != cid:
+        if hash_with(data) != cid:
             log.warning("cached chunk %s does not match its hash: discarded", cid.hex()[:16])
             with contextlib.suppress(OSError):
                 os.unlink(path)  # noqa: PTH108

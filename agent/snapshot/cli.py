@@ -18,8 +18,9 @@ import msgspec
 
 from .. import error_lines
 from ..config import AgentConfig
-from . import operations
+from . import cli_keys, operations
 from .errors import SnapshotError
+from .key_source import key_from
 from .progress import Progress, Reporter, human_bytes
 from .prune import PruneReport
 from .repository import SnapshotInfo, UnreadableSnapshot
@@ -35,6 +36,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--config", type=Path, default=None, help="the agent's TOML config")
     parser.add_argument("--repository", help="override [snapshot] repository")
     parser.add_argument("--workspace", type=Path, help="override [snapshot] workspace")
+    parser.add_argument(
+        "--key-file", type=Path, help="the key of an encrypted repository (or TORPOR_SNAPSHOT_KEY)"
+    )
+    parser.add_argument(
+        "--passphrase-file", type=Path, help="or its passphrase (or TORPOR_SNAPSHOT_PASSPHRASE)"
+    )
     sub = parser.add_subparsers(dest="snapshot_command", required=True)
     create = sub.add_parser("create", help="snapshot the workspace (incremental)")
     create.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
@@ -75,6 +82,7 @@ def add_parser(commands: Any) -> None:
     )
     for child in sub.choices.values():
         child.add_argument("--json", action="store_true", help="print JSON on stdout")
+    cli_keys.add_parsers(sub)  # after the loop: their subcommands take --json themselves
 
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:
@@ -85,7 +93,8 @@ def run(args: argparse.Namespace, config: AgentConfig) -> int:
 
 def _run(operation: str, args: argparse.Namespace, config: AgentConfig) -> int:
     try:
-        settings = operations.Settings.from_config(config, args.repository, args.workspace)
+        key = key_from(args.key_file, args.passphrase_file, config.snapshot.key_file)
+        settings = operations.Settings.from_config(config, args.repository, args.workspace, key)
         return _HANDLERS[args.snapshot_command](settings, args)
     except (SnapshotError, StoreError) as error:
         error_lines.say(f"torpor-agent: {error}")
@@ -284,4 +293,6 @@ _HANDLERS = {
     "pin": _pin,
     "unpin": _pin,
     "unlock": _unlock,
+    "init": cli_keys.init,
+    "key": cli_keys.key,
 }

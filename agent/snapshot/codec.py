@@ -7,6 +7,7 @@ already-compressed files barely shrink, and storing them raw makes restore cheap
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import lz4.block
@@ -96,14 +97,19 @@ def decompress(codec: int, stored: bytes | memoryview, raw_length: int) -> bytes
 
 
 def verified(
-    codec: int, stored: bytes | memoryview, raw_length: int, cid: bytes
+    codec: int,
+    stored: bytes | memoryview,
+    raw_length: int,
+    cid: bytes,
+    hash_with: Callable[[bytes | memoryview], bytes] = chunk_id,
 ) -> bytes | memoryview:
-    """The chunk's plaintext, only if it decodes and hashes to `cid`; else CodecError."""
+    """The chunk's plaintext, only if it decodes and `hash_with` (the repository's chunk id:
+    keyed when encrypted) gives `cid`; else CodecError."""
     try:
         plain = decompress(codec, stored, raw_length)
     except CodecError as error:
         raise CodecError(f"cannot be decoded ({error})") from error
-    if chunk_id(plain) != cid:
+    if hash_with(plain) != cid:
         raise CodecError("does not match its hash")
     return plain
 

@@ -48,9 +48,11 @@ class SnapshotCommands:
         reference = command.restore.snapshot_id
         if not reference:
             return _failed("Restore needs a snapshot_id (a full id or a unique prefix)")
-        repository = command.restore.repository
+        order = command.restore
         try:
-            restored = await asyncio.to_thread(self._engine.restore, reference, repository)
+            restored = await asyncio.to_thread(
+                self._engine.restore, reference, order.repository, order.repository_key
+            )
         except EXPECTED_ERRORS as error:
             log.warning("restore of %s failed: %s", reference, error)
             return _failed(f"restore of {reference[:12]} failed: {error}")
@@ -65,7 +67,9 @@ class SnapshotCommands:
             return _failed("Prefetch needs snapshot_ids")
         references = list(order.snapshot_ids)
         try:
-            done = await asyncio.to_thread(self._engine.prefetch, references, order.repository)
+            done = await asyncio.to_thread(
+                self._engine.prefetch, references, order.repository, order.repository_key
+            )
         except EXPECTED_ERRORS as error:
             log.warning("prefetch of %s failed: %s", references, error)
             return _failed(f"prefetch failed: {error}")

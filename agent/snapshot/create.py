@@ -21,7 +21,7 @@ from .. import error_lines
 from .chunker import Chunker, data_regions
 from .codec import ChunkCompressor, Compression
 from .errors import WorkspaceError
-from .format import FORMAT_VERSION, Entry, IndexObject, Manifest, SnapshotStats, chunk_id, pack_key
+from .format import Entry, IndexObject, Manifest, SnapshotStats, pack_key
 from .pack import PackWriter, SealedPack
 from .parallel import run_all
 from .placement import CommitGuard, SnapshotFenced
@@ -87,9 +87,9 @@ class SnapshotCreator:
         self._options = options
         self._progress = progress
         self._stats = SnapshotStats()
-        self._chunker = Chunker(repository.config.chunker)
+        self._chunker = Chunker(repository.chunker)
         self._compressor = ChunkCompressor(options.compression)
-        self._packer = PackWriter(options.pack_size_bytes)
+        self._packer = PackWriter(options.pack_size_bytes, objects=repository.objects)
         self._uploads = _Uploads(repository, self._stats)
         self._pending: set[bytes] = set()  # chunks packed this run, maybe not durable yet
         self._lock = threading.Lock()
@@ -179,18 +179,19 @@ class SnapshotCreator:
         return extents, read
 
     def _store_chunk(self, data: bytes | memoryview) -> bytes:
-        cid = chunk_id(data)
+        cid = self._repo.objects.chunk_id(data)
         with self._lock:
             if cid in self._repo.chunks or cid in self._pending:
                 return cid
             self._pending.add(cid)
-        codec, stored = self._compressor.compress(data)
+        codec, compressed = self._compressor.compress(data)
+        stored = self._repo.objects.seal_blob(cid, compressed)  # as is when unencrypted
         with self._lock:
             self._stats.bytes_new += len(data)
             self._stats.stored_new += len(stored)
-        sealed = self._packer.add(cid, codec, stored, len(data))
-        if sealed is not None:
-            self._uploads.upload(sealed)
+        full = self._packer.add(cid, codec, stored, len(data))
+        if full is not None:
+            self._uploads.upload(full)
         return cid
 
     def _manifest(self, entries: list[Entry], parent: str | None, skipped: int) -> Manifest:
@@ -205,7 +206,7 @@ class SnapshotCreator:
                 stats.symlinks += 1
         stats.skipped = skipped
         return Manifest(
-            version=FORMAT_VERSION,
+            version=self._repo.config.version,
             time=utc_now().isoformat(),
             hostname=self._options.hostname,
             workspace=str(self._options.workspace),

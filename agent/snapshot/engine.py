@@ -58,11 +58,12 @@ class SnapshotEngine(Protocol):
         """A snapshot now (pinned when `keep`)."""
         ...
 
-    def restore(self, reference: str, repository: str = "") -> Restored:
+    def restore(self, reference: str, repository: str = "", key: bytes = b"") -> Restored:
         """Restores `reference` into the workspace, which must be empty. `repository`
-        (a URL; empty: the configured one) is where it and later snapshots live."""
+        (a URL; empty: the configured one) is where it and later snapshots live; `key` its
+        32-byte key secret (empty: the assignment's, or none)."""
         ...
 
-    def prefetch(self, references: list[str], repository: str = "") -> Prefetched:
+    def prefetch(self, references: list[str], repository: str = "", key: bytes = b"") -> Prefetched:
         """Caches the chunks of these snapshots locally (a warm standby)."""
         ...

@@ -17,7 +17,9 @@ import zstandard
 from .errors import SnapshotError
 
 FORMAT_NAME: Final = "torpor-snapshot"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2  # the newest this agent reads and writes
+PLAIN_VERSION: Final = 1  # an unencrypted repository (unchanged since version 1)
+SEALED_VERSION: Final = 2  # an encrypted one: every object sealed (object_format.py)
 PACK_MAGIC: Final = b"TPK1"
 PACK_TRAILER_BYTES: Final = 8  # u32 little-endian table length + magic
 HASH_BYTES: Final = 32
@@ -153,7 +155,8 @@ class RepositoryConfig(msgspec.Struct, frozen=True):
     id: Annotated[str, msgspec.Meta(pattern=REPOSITORY_ID_PATTERN)]  # a cache directory name
     created: str
     chunker: ChunkerParams
-    hash: Literal["blake3"] = "blake3"
+    hash: Literal["blake3", "blake3-keyed"] = "blake3"
+    encryption: Literal["none", "repokey"] = "none"  # repokey: version 2, config sealed
 
 
 class BlobRecord(msgspec.Struct, array_like=True, frozen=True):

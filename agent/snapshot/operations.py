@@ -29,6 +29,7 @@ from .prune import PruneReport, prune
 from .repository import Catalog, Repository, SnapshotInfo
 from .restore import Restorer
 from .retention import RetentionPolicy, to_keep
+from .store.base import ObjectStore
 from .store.open import RepositoryURLError, open_store
 from .verify import VerifyReport, verify
 
@@ -92,17 +93,25 @@ class Settings:
 
 
 @contextmanager
-def _repository(settings: Settings, *, init: bool = False) -> Iterator[Repository]:
-    """The repository at `settings.repository` (created first when `init`), closed after."""
+def opened_store(settings: Settings) -> Iterator[ObjectStore]:
+    """The store at `settings.repository`, closed after."""
     try:
         store = open_store(settings.repository, s3=settings.config.snapshot.s3)
     except RepositoryURLError as error:
         raise SnapshotError(f"[snapshot] repository: {error}") from error
     try:
-        opener = Repository.open_or_init if init else Repository.open
-        yield opener(store, settings.cache_dir)
+        yield store
     finally:
         store.close()
+
+
+@contextmanager
+def _repository(settings: Settings, *, init: bool = False) -> Iterator[Repository]:
+    """The repository at `settings.repository` (created first when `init`: encrypted when
+    the settings hold a key), opened with the settings' key, closed after."""
+    with opened_store(settings) as store:
+        opener = Repository.open_or_init if init else Repository.open
+        yield opener(store, settings.cache_dir, settings.key)
 
 
 def create(

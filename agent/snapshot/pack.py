@@ -23,6 +23,7 @@ from .format import (
     Codec,
     content_id,
 )
+from .object_format import ObjectFormat, PlainFormat
 
 _TRAILER = struct.Struct("<I4s")
 
@@ -97,7 +98,13 @@ class PackWriter:
     it, which bounds memory to about one pack per worker thread.
     """
 
-    def __init__(self, target_bytes: int, max_blob_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        target_bytes: int,
+        max_blob_bytes: int = 8 * 1024 * 1024,
+        objects: ObjectFormat | None = None,
+    ) -> None:
+        self._objects: ObjectFormat = objects or PlainFormat()  # seals the table
         self._target = target_bytes
         self._pool = BufferPool(target_bytes + max_blob_bytes + TABLE_RESERVE_BYTES)
         self._open = self._new()
@@ -129,7 +136,7 @@ class PackWriter:
 
     def _seal(self, pack: _OpenPack) -> SealedPack:
         """Appends the table and trailer; the pack id is the hash of the whole object."""
-        table = msgspec.msgpack.encode(pack.records)
+        table = self._objects.seal_table(msgspec.msgpack.encode(pack.records))
         pack.append(table)
         pack.append(_TRAILER.pack(len(table), PACK_MAGIC))
         data = memoryview(pack.buffer)[: pack.used]

@@ -37,6 +37,10 @@ class Placement(Protocol):
         """The assignment's repository URL; None: the configured one."""
         ...
 
+    def repository_key(self) -> bytes:
+        """The 32-byte key secret of that repository; empty: unencrypted (or configured)."""
+        ...
+
     def commit_guard(self) -> CommitGuard | None:
         """The guard for a snapshot taken now; None: commit unguarded."""
         ...

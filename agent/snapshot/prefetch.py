@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from .chunk_cache import ChunkCache
-from .codec import CodecError, verified
+from .codec import CodecError
 from .errors import IntegrityError
 from .format import Manifest, pack_key
 from .parallel import run_all
@@ -77,7 +77,7 @@ def prefetch(
             for cid, location in group:
                 relative = location.offset - start
                 stored = memoryview(data)[relative : relative + location.stored_length]
-                cache.put(cid, _verified(cid, location, stored))
+                cache.put(cid, _verified(repository, cid, location, stored))
                 progress.add(files=1, nbytes=location.raw_length)
 
     run_all(threads, fetch_pack, list(by_pack.items()), "prefetch")
@@ -113,9 +113,11 @@ def _get(repository: Repository, pack_id: str, start: int, length: int) -> bytes
     return data
 
 
-def _verified(cid: bytes, location: Location, stored: memoryview) -> bytes | memoryview:
+def _verified(
+    repository: Repository, cid: bytes, location: Location, stored: memoryview
+) -> bytes | memoryview:
     try:
-        return verified(location.codec, stored, location.raw_length, cid)
+        return repository.open_chunk(cid, location.codec, stored, location.raw_length)
     except CodecError as error:
         raise IntegrityError(
             f"chunk {cid.hex()[:16]} in {pack_key(location.pack_id)} {error}: not cached"

@@ -17,7 +17,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from .codec import CodecError, verified
+from .codec import CodecError
 from .errors import IntegrityError
 from .format import (
     BlobRecord,
@@ -145,7 +145,7 @@ def _plan(repository: Repository, live: set[bytes], stored: dict[str, int]) -> _
 def _repack(
     repository: Repository, repack: dict[str, list[BlobRecord]], threads: int, pack_size: int
 ) -> list[SealedPack]:
-    writer = PackWriter(pack_size)
+    writer = PackWriter(pack_size, objects=repository.objects)
     sealed: list[SealedPack] = []
     lock = threading.Lock()
 
@@ -163,7 +163,7 @@ def _repack(
         for r in repack[pack_id]:
             blob = data[r.offset : r.offset + r.stored_length]
             try:
-                verified(r.codec, blob, r.raw_length, r.chunk_id)
+                repository.open_chunk(r.chunk_id, r.codec, blob, r.raw_length)
             except CodecError as error:
                 raise IntegrityError(
                     f"chunk {r.chunk_id.hex()[:16]} in {pack_key(pack_id)} {error}:"

@@ -14,32 +14,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from torpor.common.timestamps import utc_now
-
 from .catalog import Catalog, SnapshotInfo, UnreadableSnapshot, latest, match
-from .decoding import (
-    Undecodable,
-    corrupt,
-    decode_config,
-    decode_index,
-    decode_manifest,
-    read_bounded,
-)
-from .errors import RepositoryNotFound, SnapshotNotFound
+from .codec import CodecError, verified
+from .crypto import KeyEncryptionKey, ObjectKind
+from .decoding import Undecodable, corrupt, decode_index, decode_manifest
+from .errors import SnapshotNotFound
 from .format import (
     CONFIG_KEY,
     DATA_PREFIX,
-    FORMAT_NAME,
-    FORMAT_VERSION,
     INDEX_PREFIX,
-    MAX_CONFIG_BYTES,
     MAX_INDEX_BYTES,
     MAX_INDEX_RECORDS,
     MAX_MANIFEST_BYTES,
@@ -51,8 +40,6 @@ from .format import (
     IndexObject,
     Manifest,
     RepositoryConfig,
-    content_id,
-    encode_config,
     encode_metadata,
     id_from_key,
     index_key,
@@ -63,6 +50,8 @@ from .format import (
     snapshot_key,
 )
 from .metadata_cache import MetadataCache
+from .object_format import ObjectFormat, PlainFormat
+from .opening import create_config, read_config
 from .pack import PackFormatError, decode_table, table_length
 from .store.base import ObjectExists, ObjectNotFound, ObjectStore
 
@@ -93,12 +82,22 @@ class _Failed:
 class Repository:
     """Read access plus the few writes that are not packs (index, manifest, pins)."""
 
-    def __init__(self, store: ObjectStore, config: RepositoryConfig, cache_dir: Path | None):
+    def __init__(
+        self,
+        store: ObjectStore,
+        config: RepositoryConfig,
+        cache_dir: Path | None,
+        objects: ObjectFormat | None = None,
+        chunker: ChunkerParams | None = None,
+    ):
         if not is_repository_id(config.id):  # it names the cache directory
             raise corrupt(CONFIG_KEY, store.describe(), "its id is not 32 lower-case hex")
         self.store = store
         self.config = config
-        self._cache = MetadataCache(store, cache_dir / config.id if cache_dir else None)
+        self.objects: ObjectFormat = objects or PlainFormat()
+        self.chunker = chunker or config.chunker
+        root = cache_dir / config.id if cache_dir else None
+        self._cache = MetadataCache(store, root, self.objects)
         self.chunks: dict[bytes, Location] = {}
         self.packs: dict[str, list[BlobRecord]] = {}
         self.index_ids: set[str] = set()
@@ -108,31 +107,36 @@ class Repository:
     # ---- opening -------------------------------------------------------------------
 
     @classmethod
-    def open(cls, store: ObjectStore, cache_dir: Path | None = None) -> Repository:
-        try:
-            config = decode_config(read_bounded(store, CONFIG_KEY, MAX_CONFIG_BYTES))
-        except ObjectNotFound:
-            raise RepositoryNotFound(
-                f"no repository at {store.describe()}: the first `snapshot create` makes one"
-            ) from None
-        except Undecodable as error:
-            raise corrupt(CONFIG_KEY, store.describe(), error) from None
-        if config.format != FORMAT_NAME or config.version > FORMAT_VERSION:
-            raise RepositoryNotFound(
-                f"{store.describe()} holds {config.format} version {config.version};"
-                f" this agent reads version {FORMAT_VERSION}: upgrade the agent"
-            )
-        return cls(store, config, cache_dir)
+    def open(
+        cls, store: ObjectStore, cache_dir: Path | None = None, key: KeyEncryptionKey | None = None
+    ) -> Repository:
+        """The repository at `store`, opened with `key` if it is encrypted (opening.py)."""
+        opened = read_config(store, key)
+        return cls(store, opened.config, cache_dir, opened.objects, opened.chunker)
 
     @classmethod
-    def open_or_init(cls, store: ObjectStore, cache_dir: Path | None = None) -> Repository:
-        """Opens the repository, creating it first if the location is empty (race-safe)."""
-        config = RepositoryConfig(
-            FORMAT_NAME, FORMAT_VERSION, uuid.uuid4().hex, utc_now().isoformat(), ChunkerParams()
-        )
-        with contextlib.suppress(ObjectExists):
-            store.put(CONFIG_KEY, encode_config(config), if_absent=True)
-        return cls.open(store, cache_dir)
+    def open_or_init(
+        cls, store: ObjectStore, cache_dir: Path | None = None, key: KeyEncryptionKey | None = None
+    ) -> Repository:
+        """Opens the repository, creating it first if the location is empty (race-safe);
+        a new one is encrypted when given a key."""
+        create_config(store, key)
+        return cls.open(store, cache_dir, key)
+
+    @property
+    def authenticated(self) -> bool:
+        """Every object is sealed by the repository key: its owners can be believed."""
+        return self.objects.authenticated
+
+    def open_chunk(
+        self, cid: bytes, codec: int, blob: bytes | memoryview, raw_length: int
+    ) -> bytes | memoryview:
+        """A blob's plaintext, only if it opens, decodes and hashes to `cid`; else CodecError."""
+        try:
+            stored = self.objects.open_blob(cid, blob)
+        except Undecodable as error:
+            raise CodecError(f"cannot be opened ({error})") from None
+        return verified(codec, stored, raw_length, cid, self.objects.chunk_id)
 
     # ---- listing and reading -------------------------------------------------------
 
@@ -205,8 +209,8 @@ class Repository:
 
     def write_index(self, index: IndexObject) -> str:
         """Stores an index object (only for packs already durable) and merges it."""
-        data = encode_metadata(index, MAX_INDEX_BYTES, "an index object")
-        index_id = content_id(data)
+        encoded = encode_metadata(index, MAX_INDEX_BYTES, "an index object")
+        index_id, data = self.objects.seal_object(ObjectKind.INDEX, encoded)
         self.store.put(index_key(index_id), data)
         self._cache.put(index_key(index_id), data)
         self._merge(index)
@@ -258,7 +262,10 @@ class Repository:
             table = self.store.get(key, start, length)
             if len(table) != length:
                 raise PackFormatError(f"pack is shorter than the {size} bytes listed")
-            return decode_table(table, start)
+            return decode_table(self.objects.open_table(table), start)
+        except Undecodable as error:
+            log.warning("ignoring damaged pack %s: its table %s", key, error)
+            return None
         except (PackFormatError, ObjectNotFound) as error:
             log.warning("ignoring damaged pack %s: %s", key, error)
             return None
@@ -338,8 +345,8 @@ class Repository:
 
     def write_manifest(self, manifest: Manifest) -> str:
         """Writes a manifest once (conditional create): the snapshot's commit point."""
-        data = encode_metadata(manifest, MAX_MANIFEST_BYTES, "the manifest")
-        snapshot_id = content_id(data)
+        encoded = encode_metadata(manifest, MAX_MANIFEST_BYTES, "the manifest")
+        snapshot_id, data = self.objects.seal_object(ObjectKind.MANIFEST, encoded)
         with contextlib.suppress(ObjectExists):  # same content, same id: already committed
             self.store.put(snapshot_key(snapshot_id), data, if_absent=True)
         self._cache.put(snapshot_key(snapshot_id), data)

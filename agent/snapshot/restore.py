@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chunk_cache import ChunkCache
-from .codec import CodecError, verified
+from .codec import CodecError
 from .confined_tree import ConfinedTree, Ownership
 from .errors import IntegrityError
 from .format import Entry, Manifest, pack_key
@@ -73,7 +73,7 @@ class Restorer:
         self._manifest = manifest
         self._snapshot_id = snapshot_id
         self._target = target
-        self._trusted = trust_ownership
+        self._trusted = trust_ownership or repository.authenticated
         self._threads = threads
         self._files: list[_File] = []
         self._progress = Progress("restore")
@@ -176,7 +176,8 @@ class Restorer:
     def _restore_cached(self, cid: bytes) -> None:
         """From the chunk cache (hash-checked there); a miss downloads just this chunk."""
         targets = self._cached[cid]
-        plain: bytes | memoryview | None = self._cache.get(cid) if self._cache else None
+        cache, hash_with = self._cache, self._repo.objects.chunk_id
+        plain: bytes | memoryview | None = cache.get(cid, hash_with) if cache else None
         if plain is None:
             location = self._repo.chunks[cid]
             data = self._fetch(
@@ -205,12 +206,12 @@ class Restorer:
         except ObjectNotFound:
             raise IntegrityError(
                 f"{self._repo.store.describe()}/{key} is missing"
-                f" (needed by {first.file.entry.path}): run `snapshot verify`"
+                f" (needed by {first.file.entry.path!r}): run `snapshot verify`"
             ) from None
         if len(data) != length:
             raise IntegrityError(
                 f"{self._repo.store.describe()}/{key} is truncated"
-                f" (needed by {first.file.entry.path}): run `snapshot verify --read-data`"
+                f" (needed by {first.file.entry.path!r}): run `snapshot verify --read-data`"
             )
         return data
 
@@ -219,11 +220,11 @@ class Restorer:
     ) -> bytes | memoryview:
         """The chunk's plaintext, only if it hashes to its id."""
         try:
-            return verified(location.codec, stored, location.raw_length, cid)
+            return self._repo.open_chunk(cid, location.codec, stored, location.raw_length)
         except CodecError as error:
             raise IntegrityError(
                 f"chunk {cid.hex()[:16]} in {pack_key(location.pack_id)} {error}"
-                f" (needed by {first.file.entry.path}); nothing was written over that file"
+                f" (needed by {first.file.entry.path!r}); nothing was written over that file"
             ) from error
 
     def _write(self, target: _Target, plain: bytes | memoryview) -> None:

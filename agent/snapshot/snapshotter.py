@@ -21,6 +21,7 @@ from torpor.proto.v1 import agent_pb2, common_pb2
 
 from ..config import AgentConfig
 from . import assigned, operations
+from .crypto import KeyFile
 from .engine import Restored, Taken
 from .into_workspace import restore_into_workspace
 from .placement import Placement
@@ -70,20 +71,21 @@ class EngineSnapshotter:
         )
         return Taken(snapshot_id, stats.files, stats.bytes, stats.bytes_new, stats.duration_s)
 
-    def restore(self, reference: str, repository: str = "") -> Restored:
-        """`repository` (a Restore command's) overrides the assignment's and the config's."""
-        settings = self._settings(repository)
+    def restore(self, reference: str, repository: str = "", key: bytes = b"") -> Restored:
+        """`repository` (a Restore command's) overrides the assignment's and the config's;
+        `key` is its key secret (empty: the assignment's, or none)."""
+        settings = self._settings(repository, key)
         with self._lock, self._reporting("restore") as progress:
             started = time.monotonic()
             snapshot_id = restore_into_workspace(settings, reference, progress)
             seconds = time.monotonic() - started
             if repository:  # the workspace is now that repository's: snapshot there
-                assigned.adopt(self._config, repository)
+                assigned.adopt(self._config, repository, key)
         log.info("restored snapshot %s in %.1fs", snapshot_id[:12], seconds)
         return Restored(snapshot_id, progress.total_files, progress.total_bytes, seconds)
 
-    def prefetch(self, references: list[str], repository: str = "") -> Prefetched:
-        settings = self._settings(repository)
+    def prefetch(self, references: list[str], repository: str = "", key: bytes = b"") -> Prefetched:
+        settings = self._settings(repository, key)
         with self._lock, self._reporting("prefetch") as progress:
             started = time.monotonic()
             done = operations.prefetch_snapshots(settings, references, progress)
@@ -97,13 +99,18 @@ class EngineSnapshotter:
         )
         return replace(done, seconds=seconds)
 
-    def _settings(self, repository: str = "") -> operations.Settings:
+    def _settings(self, repository: str = "", key: bytes = b"") -> operations.Settings:
         """`[snapshot]` on the repository named here, else the assignment's, else the one
-        a restore adopted, else the configured one."""
+        a restore adopted, else the configured one; each with its own key secret."""
         if not repository and self._placement is not None:
             repository = self._placement.repository() or ""
-        url = repository or assigned.repository(self._config)
-        return operations.Settings.from_config(self._config, repository=url or None)
+            key = key or self._placement.repository_key()
+        if not repository:
+            repository = assigned.repository(self._config)
+            key = key or (assigned.repository_key(self._config) if repository else b"")
+        return operations.Settings.from_config(
+            self._config, repository=repository or None, key=KeyFile(key) if key else None
+        )
 
     @contextmanager
     def _reporting(self, operation: str) -> Iterator[Progress]:

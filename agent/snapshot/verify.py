@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .codec import CodecError, verified
+from .codec import CodecError
 from .decoding import Undecodable, check_records
 from .format import content_id, index_key, pack_key, snapshot_key
 from .parallel import run_all
@@ -84,6 +84,6 @@ def _read_pack(
     for record in repository.packs[pack_id]:
         stored = view[record.offset : record.offset + record.stored_length]
         try:
-            verified(record.codec, stored, record.raw_length, record.chunk_id)
+            repository.open_chunk(record.chunk_id, record.codec, stored, record.raw_length)
         except CodecError as error:
             report.problems.append(f"chunk {record.chunk_id.hex()[:16]} in {key} {error}")
