@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SOURCES := agent controlplane torporctl common tests bench proto/generate.py setup.py demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv proto check lint format types proto-check layers test test-unit test-integration demo bench bench-snapshot dist lock clean
+.PHONY: help venv proto check lint format types proto-check layers test test-unit test-integration demo bench bench-snapshot bench-snapshot-busy dist lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ systemd-tools:
 
 bench-snapshot: $(STAMP) bench-tools ## torpor snapshot vs restic, borg, tar|zstd (SNAPSHOT_SIZE=2GiB)
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.snapshot --size $(SNAPSHOT_SIZE) --compression $(SNAPSHOT_COMPRESSION)
+
+bench-snapshot-busy: $(STAMP) bench-tools ## the same, with a CPU-bound process beside every phase
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.snapshot --size $(SNAPSHOT_SIZE) --compression $(SNAPSHOT_COMPRESSION) --neighbour
 
 dist: $(STAMP) ## build the wheel and sdist into dist/
 	$(BIN)/python -m build --no-isolation --outdir dist .

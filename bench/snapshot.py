@@ -14,11 +14,13 @@ Run alone: `python -m bench.snapshot --size 256MiB`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -76,6 +78,7 @@ class Report:
     mutation: workspace.MutationStats
     generate_s: float
     results: list[Result]
+    neighbour: bool = False  # a CPU-bound process ran beside every phase
 
     def get(self, name: str) -> Result | None:
         return next((r for r in self.results if r.tool.name == name), None)
@@ -102,7 +105,32 @@ def _phase(result: Result, action: str, step: Callable[[], T]) -> T | None:
         return None
 
 
-def measure(workdir: Path, size: int, compressions: tuple[str, ...], seed: int = 0) -> Report:
+def measure(
+    workdir: Path, size: int, compressions: tuple[str, ...], seed: int = 0, neighbour: bool = False
+) -> Report:
+    """Every phase of every tool; with `neighbour`, a CPU-bound process runs beside them all
+    (a training job's data loader: what a wake on a busy host competes with)."""
+    with busy_neighbour(neighbour):
+        report = _measure(workdir, size, compressions, seed)
+    report.neighbour = neighbour
+    return report
+
+
+@contextlib.contextmanager
+def busy_neighbour(on: bool) -> Iterator[None]:
+    """A process spinning on one core for the block, killed after it."""
+    if not on:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def _measure(workdir: Path, size: int, compressions: tuple[str, ...], seed: int) -> Report:
     shutil.rmtree(workdir / "snapshot", ignore_errors=True)
     base = workdir / "snapshot"
     src = base / "workspace"
@@ -224,21 +252,28 @@ def checks(report: Report, torpor: Result) -> list[Check]:
     def at_least(value: float | None, bound: float) -> bool | None:
         return None if value is None else value >= bound
 
+    # Issue 14's targets, with encryption on: first and incremental <= 0.5x restic's time,
+    # restore <= 0.6x restic's and <= 1.2x `cp -a`'s (ratios reference / torpor here).
     out = [
-        Check("first: restic / torpor", r := ratio(restic, "first"), ">= 1.70x", at_least(r, 1.7)),
+        Check("first: restic / torpor", r := ratio(restic, "first"), ">= 2.00x", at_least(r, 2.0)),
         Check("first: borg / torpor", r := ratio(borg, "first"), ">= 1.00x", at_least(r, 1.0)),
         Check("first: tar|zstd / torpor", ratio(tar, "first"), "(context)", None),
         Check(
-            "mutated: restic / torpor", r := ratio(restic, "second"), ">= 1.50x", at_least(r, 1.5)
+            "mutated: restic / torpor", r := ratio(restic, "second"), ">= 2.00x", at_least(r, 2.0)
         ),
         Check("mutated: borg / torpor", r := ratio(borg, "second"), ">= 1.00x", at_least(r, 1.0)),
         Check(
-            "restore: restic / torpor", r := ratio(restic, "restored"), ">= 1.00x", at_least(r, 1.0)
+            "restore: restic / torpor",
+            r := ratio(restic, "restored"),
+            ">= 1.67x",
+            at_least(r, 1.667),
         ),
         Check(
             "restore: tar|zstd / torpor", r := ratio(tar, "restored"), ">= 1.00x", at_least(r, 1.0)
         ),
-        Check("restore: cp -a / torpor", ratio(cp, "restored"), "(1.00x = floor)", None),
+        Check(
+            "restore: cp -a / torpor", r := ratio(cp, "restored"), ">= 0.83x", at_least(r, 0.833)
+        ),
     ]
     if restic and restic.repo_first and torpor.repo_first:
         value = restic.repo_first / torpor.repo_first
@@ -247,6 +282,9 @@ def checks(report: Report, torpor: Result) -> list[Check]:
         value = restic.growth / max(torpor.growth, 1)
         out.append(Check("new data: restic / torpor", value, ">= 1.00x", value >= 1.0))
     rss = torpor.peak_rss
+    if rss and restic and restic.peak_rss:
+        value = restic.peak_rss / rss
+        out.append(Check("peak RSS: restic / torpor", value, ">= 1.00x", value >= 1.0))
     out.append(
         Check(
             f"peak RSS {rss:.0f} MiB / 400 MB" if rss else "peak RSS / 400 MB",
@@ -263,7 +301,8 @@ def render(report: Report) -> str:
         f"snapshot benchmark: {report.size / MiB:,.0f} MiB workspace generated in "
         f"{report.generate_s:.1f} s; "
         + (
-            "cold cache (dropped before each phase)"
+            ("a CPU-bound neighbour running; " if report.neighbour else "")
+            + "cold cache (dropped before each phase)"
             if report.cold
             else "warm cache (could not drop it)"
         ),
@@ -341,9 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, default=Path(".bench").resolve())
     parser.add_argument("--keep", action="store_true", help="keep the workspace and repositories")
+    parser.add_argument(
+        "--neighbour", action="store_true", help="a CPU-bound process runs beside every phase"
+    )
     args = parser.parse_args(argv)
     compressions = tuple(c.strip() for c in args.compression.split(",") if c.strip())
-    report = measure(args.workdir, workspace.parse_size(args.size), compressions)
+    size = workspace.parse_size(args.size)
+    report = measure(args.workdir, size, compressions, neighbour=args.neighbour)
     print(render(report))
     if not args.keep:
         shutil.rmtree(args.workdir / "snapshot", ignore_errors=True)

@@ -264,15 +264,18 @@ def torpor_agent() -> str:
 
 
 class Torpor(Tool):
-    """torpor's snapshot CLI at one compression setting, against a local directory repo."""
+    """torpor's snapshot CLI at one compression setting, against a local directory repo;
+    encrypted (a key file, as the control plane's repositories are) unless told not to."""
 
     reference = False
 
-    def __init__(self, compression: str = "zstd:3") -> None:
+    def __init__(self, compression: str = "zstd:3", *, encrypted: bool = True) -> None:
         super().__init__()
         self.compression = compression
-        self.name = f"torpor {compression}"
+        self.encrypted = encrypted
+        self.name = f"torpor {compression}" + (" enc" if encrypted else "")
         self.config = Path()
+        self.key_file = Path()
 
     def unavailable(self) -> str | None:
         try:
@@ -288,13 +291,20 @@ class Torpor(Tool):
     def init(self, repo: Path) -> None:
         super().init(repo)
         self.config = repo.parent / f"{repo.name}.toml"
+        self.key_file = repo.parent / f"{repo.name}.key"
+        self.key_file.unlink(missing_ok=True)
+        encryption = ["--new-key-file", str(self.key_file)] if self.encrypted else []
+        flag = ["--encryption", "repokey" if self.encrypted else "none"]
+        where = ["--repository", str(self.repo / "repo")]
+        _run([torpor_agent(), "snapshot", *where, "init", *flag, *encryption])
 
     def _write_config(self, src: Path) -> None:
+        key = f"key_file = {json.dumps(str(self.key_file))}\n" if self.encrypted else ""
         self.config.write_text(
             "[snapshot]\n"
             f"workspace = {json.dumps(str(src))}\n"
             f"repository = {json.dumps(str(self.repo / 'repo'))}\n"
-            f"compression = {json.dumps(self.compression)}\n"
+            f"compression = {json.dumps(self.compression)}\n" + key
         )
 
     def backup(self, src: Path) -> Timing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from tests.support.trees import describe, make_tree
 
 pytestmark = pytest.mark.integration
 STATE_TIMEOUT_S = 90.0
+
+AGENT = Path(sys.executable).parent / "torpor-agent"
 
 
 async def wait_for_state(
