@@ -76,7 +76,8 @@ class ConfinedTree:
         self._ownership = ownership
         self._token = secrets.token_hex(4)  # temp names no manifest entry will happen to use
         self._handles: DirectoryHandles | None = None
-        self._created: dict[str, tuple[int, int]] = {}  # file path → (st_dev, st_ino)
+        self._created: dict[str, tuple[int, int]] = {}  # hard link sources → (st_dev, st_ino)
+        self._own = (os.geteuid(), os.getegid())
 
     def open(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
@@ -116,23 +117,29 @@ class ConfinedTree:
         """A new, private temporary file beside `path` (fd, name), `size` bytes of hole."""
         temp = f"{TEMP_PREFIX}{self._token}-{serial}"
         with self._dirs.held(parent_of(path)) as parent:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp, dir_fd=parent)  # a previous attempt of this same restore
-            fd = os.open(temp, CREATE_FILE, 0o600, dir_fd=parent)
+            try:
+                fd = os.open(temp, CREATE_FILE, 0o600, dir_fd=parent)
+            except FileExistsError:  # only a planted file can hold this random name
+                os.unlink(temp, dir_fd=parent)
+                fd = os.open(temp, CREATE_FILE, 0o600, dir_fd=parent)
         if size:
             os.ftruncate(fd, size)  # the holes of a sparse file stay holes
         return fd, temp
 
-    def finish_file(self, path: str, fd: int, temp: str, entry: Entry) -> None:
-        """Sets the file's metadata through `fd`, closes it and renames it into place."""
+    def finish_file(
+        self, path: str, fd: int, temp: str, entry: Entry, *, linked: bool = False
+    ) -> None:
+        """Sets the file's metadata through `fd`, closes it and renames it into place.
+        `linked`: a hard link will name it, so its inode is recorded (see hard_link)."""
         try:
-            self._set_metadata(fd, entry)
-            st = os.fstat(fd)
+            self._set_metadata(fd, entry, fresh=True)
+            st = os.fstat(fd) if linked else None
         finally:
             os.close(fd)
         with self._dirs.held(parent_of(path)) as parent:
             self._replace(parent, temp, path)
-        self._created[path] = (st.st_dev, st.st_ino)
+        if st is not None:
+            self._created[path] = (st.st_dev, st.st_ino)
 
     def discard_temp(self, path: str, temp: str) -> None:
         with self._dirs.held(parent_of(path)) as parent, contextlib.suppress(FileNotFoundError):
@@ -178,9 +185,10 @@ class ConfinedTree:
             raise RuntimeError("ConfinedTree used before open()")
         return self._handles
 
-    def _set_metadata(self, fd: int, entry: Entry) -> None:
+    def _set_metadata(self, fd: int, entry: Entry, *, fresh: bool = False) -> None:
+        """`fresh`: a file this restore just created, so already owned by this process."""
         owner = self._ownership.owner(entry)
-        if owner is not None:
+        if owner is not None and not (fresh and owner == self._own):
             os.fchown(fd, *owner)  # before chmod: chown clears setuid/setgid bits
         os.fchmod(fd, self._ownership.mode(entry))
         os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))

@@ -72,6 +72,8 @@ class DirectoryHandles:
 
     def _evict(self) -> None:
         excess = len(self._fds) - self._limit
+        if excess <= 0:  # the usual case: no copy of the table per release
+            return
         for path in list(self._fds):
             if excess <= 0:
                 return

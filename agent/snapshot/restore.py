@@ -78,6 +78,7 @@ class Restorer:
         self._files: list[_File] = []
         self._progress = Progress("restore")
         self._tree: ConfinedTree
+        self._link_sources = {e.hardlink for e in manifest.entries if e.hardlink}
 
     def run(self, progress: Progress) -> None:
         """Raises UnsafeEntry (before anything is written) for an entry it must not act on,
@@ -162,7 +163,9 @@ class Restorer:
                 self._finish(file)
 
     def _open_temp(self, file: _File) -> int:
-        fd, file.temp = self._tree.create_temp(file.entry.path, file.serial, file.entry.size)
+        entry = file.entry  # a dense file's extents cover it: only holes need ftruncate
+        size = entry.size if entry.sparse or not entry.extents else 0
+        fd, file.temp = self._tree.create_temp(entry.path, file.serial, size)
         return fd
 
     def _restore_one(self, work: _Work) -> None:
@@ -244,7 +247,8 @@ class Restorer:
 
     def _finish(self, file: _File) -> None:
         fd, file.fd = file.fd, -1
-        self._tree.finish_file(file.entry.path, fd, file.temp, file.entry)
+        linked = file.entry.path in self._link_sources
+        self._tree.finish_file(file.entry.path, fd, file.temp, file.entry, linked=linked)
         file.temp = ""
         self._progress.add(files=1)
 

@@ -112,24 +112,23 @@ class Sealer:
                 (damaged, tampered, or moved here from another name or kind).
         """
         view = memoryview(sealed)
-        what = _describe(kind, name)
         if len(view) < SEAL_OVERHEAD_BYTES:
             raise SealedObjectInvalid(
-                f"{what} is truncated: {len(view)} bytes, a sealed object has at least"
-                f" {SEAL_OVERHEAD_BYTES}"
+                f"{_describe(kind, name)} is truncated: {len(view)} bytes, a sealed object"
+                f" has at least {SEAL_OVERHEAD_BYTES}"
             )
         if view[0] != SEAL_FORMAT:
             raise SealedObjectInvalid(
-                f"{what} is sealed in format {view[0]}; this agent reads format {SEAL_FORMAT}"
-                " (damaged, or written by a newer agent)"
+                f"{_describe(kind, name)} is sealed in format {view[0]}; this agent reads"
+                f" format {SEAL_FORMAT} (damaged, or written by a newer agent)"
             )
         nonce, body = view[1 : 1 + NONCE_BYTES], view[1 + NONCE_BYTES :]
         try:
             return self._aead.decrypt(nonce, body, associated_data(kind, name))
         except InvalidTag:
             raise SealedObjectInvalid(
-                f"{what} fails authentication: damaged, or not the {kind.value} stored under"
-                " this name, or sealed with another repository's key"
+                f"{_describe(kind, name)} fails authentication: damaged, or not the"
+                f" {kind.value} stored under this name, or sealed with another repository's key"
             ) from None
 
 
