@@ -184,12 +184,11 @@ class SnapshotCreator:
             if cid in self._repo.chunks or cid in self._pending:
                 return cid
             self._pending.add(cid)
-        codec, compressed = self._compressor.compress(data)
-        stored = self._repo.objects.seal_blob(cid, compressed)  # as is when unencrypted
+        codec, stored = self._compressor.compress(data)
         with self._lock:
             self._stats.bytes_new += len(data)
-            self._stats.stored_new += len(stored)
-        full = self._packer.add(cid, codec, stored, len(data))
+            self._stats.stored_new += len(stored) + self._repo.objects.overhead
+        full = self._packer.add(cid, codec, stored, len(data))  # sealed into the pack
         if full is not None:
             self._uploads.upload(full)
         return cid

@@ -90,6 +90,18 @@ class _OpenPack:
         self.used += len(data)
         return offset
 
+    def append_sealed(
+        self, objects: ObjectFormat, chunk_id: bytes, stored: bytes | memoryview
+    ) -> tuple[int, int]:
+        """Seals `stored` straight into the buffer; returns the blob's (offset, length)."""
+        offset, room = self.used, len(stored) + objects.overhead
+        if offset + room > len(self.buffer):  # never for chunks the chunker cut
+            self.buffer.extend(bytes(offset + room - len(self.buffer)))
+        with memoryview(self.buffer) as whole, whole[offset : offset + room] as out:
+            length = objects.seal_blob_into(chunk_id, stored, out)
+        self.used += length
+        return offset, length
+
 
 class PackWriter:
     """Appends chunks to the current pack; hands back a sealed pack when it reaches the target.
@@ -114,12 +126,23 @@ class PackWriter:
         return _OpenPack(self._pool.take())
 
     def add(
-        self, chunk_id: bytes, codec: Codec, stored: bytes | memoryview, raw_length: int
+        self,
+        chunk_id: bytes,
+        codec: Codec,
+        stored: bytes | memoryview,
+        raw_length: int,
+        *,
+        sealed: bool = False,
     ) -> SealedPack | None:
+        """Appends a chunk's stored (compressed) bytes, sealing them on the way in unless
+        they are a blob already sealed (prune copying a live blob from an old pack)."""
         with self._lock:
             pack = self._open
-            offset = pack.append(stored)
-            pack.records.append(BlobRecord(chunk_id, offset, len(stored), raw_length, int(codec)))
+            if sealed:
+                offset, length = pack.append(stored), len(stored)
+            else:
+                offset, length = pack.append_sealed(self._objects, chunk_id, stored)
+            pack.records.append(BlobRecord(chunk_id, offset, length, raw_length, int(codec)))
             if pack.used < self._target and len(pack.records) < MAX_PACK_RECORDS:
                 return None  # (a pack of tiny chunks is sealed early: its table stays bounded)
             self._open = self._new()

@@ -169,7 +169,7 @@ def _repack(
                     f"chunk {r.chunk_id.hex()[:16]} in {pack_key(pack_id)} {error}:"
                     " prune stopped before deleting anything; run `snapshot verify --read-data`"
                 ) from error
-            upload(writer.add(r.chunk_id, Codec(r.codec), blob, r.raw_length))
+            upload(writer.add(r.chunk_id, Codec(r.codec), blob, r.raw_length, sealed=True))
 
     run_all(threads, copy, list(repack), "repack")
     upload(writer.flush())
