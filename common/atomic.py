@@ -45,3 +45,22 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def publish_new_file(path: Path, data: bytes) -> None:
+    """Writes `data` to a temp file (0600 before any byte), fsyncs it, then links it into
+    place: a link never replaces an existing file, so of two processes starting together
+    both end up reading the one winner, and a secret once made is never overwritten."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        with contextlib.suppress(FileExistsError):  # another process won: use its file
+            os.link(tmp_name, path)
+        fsync_directory(path.parent)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)

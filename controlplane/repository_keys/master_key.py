@@ -9,15 +9,13 @@ A file readable by others or of the wrong length stops the control plane with on
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torpor.common.atomic import fsync_directory
+from torpor.common.atomic import publish_new_file
 
 from ..errors import TorporError
 
@@ -47,7 +45,7 @@ def load_master_key(path: Path, *, create: bool) -> MasterKey:
     Raises MasterKeyError: missing (and not to be made), unreadable, readable or writable
     by group or others, or not exactly 32 bytes."""
     if create and not path.exists():
-        _publish(path, secrets.token_bytes(MASTER_KEY_BYTES))
+        publish_new_file(path, secrets.token_bytes(MASTER_KEY_BYTES))
     try:
         with path.open("rb") as file:
             mode = os.fstat(file.fileno()).st_mode
@@ -76,22 +74,3 @@ def _check(path: Path, mode: int, size: int) -> None:
             f"the repository master key {path} holds {got}, not {MASTER_KEY_BYTES} random "
             f"bytes (make one with: head -c {MASTER_KEY_BYTES} /dev/urandom)"
         )
-
-
-def _publish(path: Path, secret: bytes) -> None:
-    """Writes a temp file (0600 before any byte), fsyncs it, then links it into place: a
-    link never replaces an existing file, so of two processes starting together both end
-    up reading the one winner, and a key once made is never overwritten."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(secret)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        with contextlib.suppress(FileExistsError):  # another process won: use its key
-            os.link(tmp_name, path)
-        fsync_directory(path.parent)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from torpor.agent.config import AgentConfig
+from torpor.agent.snapshot import operations
 from torpor.agent.snapshot.codec import Compression
 from torpor.agent.snapshot.create import CreateOptions, SnapshotCreator
 from torpor.agent.snapshot.format import Manifest
@@ -36,3 +38,18 @@ def create(store: MemoryStore) -> Create:
         return SnapshotCreator(repository, settings, Progress("create")).run()
 
     return run
+
+
+def settings(tmp_path: Path, workspace: Path) -> operations.Settings:
+    """The CLI's settings for a local repository under `tmp_path` (1 MiB packs)."""
+    config = AgentConfig.model_validate(
+        {
+            "agent": {"state_dir": str(tmp_path / "state")},
+            "snapshot": {
+                "workspace": str(workspace),
+                "repository": str(tmp_path / "repo"),
+                "pack_size_mib": 1,
+            },
+        }
+    )
+    return operations.Settings.from_config(config)

@@ -26,7 +26,6 @@ import zstandard
 
 from tests.support.tree_hash import fingerprint
 from tests.support.trees import describe, make_tree
-from torpor.agent.config import AgentConfig
 from torpor.agent.snapshot import cli, operations
 from torpor.agent.snapshot.chunk_cache import ChunkCache
 from torpor.agent.snapshot.codec import CodecError, decompress
@@ -62,7 +61,7 @@ from torpor.agent.snapshot.retention import RetentionPolicy
 from torpor.agent.snapshot.store.memory import MemoryStore
 from torpor.agent.snapshot.verify import verify
 
-from .conftest import Create
+from .conftest import Create, settings
 
 pytestmark = pytest.mark.unit
 
@@ -454,20 +453,6 @@ def test_the_chunk_cache_takes_only_32_byte_ids(tmp_path: Path) -> None:
 
 
 # ---- isolation of damage -------------------------------------------------------------------
-
-
-def settings(tmp_path: Path, workspace: Path) -> operations.Settings:
-    config = AgentConfig.model_validate(
-        {
-            "agent": {"state_dir": str(tmp_path / "state")},
-            "snapshot": {
-                "workspace": str(workspace),
-                "repository": str(tmp_path / "repo"),
-                "pack_size_mib": 1,
-            },
-        }
-    )
-    return operations.Settings.from_config(config)
 
 
 def snap(s: operations.Settings) -> str:

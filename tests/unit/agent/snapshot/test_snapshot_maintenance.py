@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.trees import describe, make_tree
-from torpor.agent.config import AgentConfig
 from torpor.agent.snapshot import locks, operations
 from torpor.agent.snapshot.errors import RepositoryBusy, SnapshotError
 from torpor.agent.snapshot.format import DATA_PREFIX, Manifest, SnapshotStats
@@ -19,21 +18,9 @@ from torpor.agent.snapshot.repository import SnapshotInfo
 from torpor.agent.snapshot.retention import RetentionPolicy, to_keep
 from torpor.agent.snapshot.store.memory import MemoryStore
 
+from .conftest import settings
+
 pytestmark = pytest.mark.unit
-
-
-def settings(tmp_path: Path, workspace: Path) -> operations.Settings:
-    config = AgentConfig.model_validate(
-        {
-            "agent": {"state_dir": str(tmp_path / "state")},
-            "snapshot": {
-                "workspace": str(workspace),
-                "repository": str(tmp_path / "repo"),
-                "pack_size_mib": 1,
-            },
-        }
-    )
-    return operations.Settings.from_config(config)
 
 
 def snap(s: operations.Settings, keep: bool = False) -> str:
