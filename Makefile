@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SOURCES := agent controlplane torporctl common tests bench proto/generate.py setup.py demo
 
 .DEFAULT_GOAL := help
-.PHONY: help venv proto check lint format types proto-check layers test test-unit test-integration demo bench bench-snapshot bench-snapshot-busy dist lock clean
+.PHONY: help venv proto check lint format types proto-check layers test test-unit test-integration chaos-long demo bench bench-snapshot bench-snapshot-busy dist lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,8 +52,11 @@ layers: $(STAMP)
 
 check: lint types proto-check layers ## lint + types + proto freshness + import layering
 
-test: $(STAMP) systemd-tools ## run the whole test suite (SQLite and PostgreSQL)
-	$(BIN)/pytest -q
+test: $(STAMP) systemd-tools ## run the whole test suite (SQLite and PostgreSQL), minutes-long chaos aside
+	$(BIN)/pytest -q -m "not chaos_long"
+
+chaos-long: $(STAMP) ## the chaos tests at literal lengths (control-plane outages of 30 s, 90 s, 5 min)
+	$(BIN)/pytest -q -m chaos_long
 
 test-unit: $(STAMP) ## only the fast in-process tests
 	$(BIN)/pytest -q -m unit

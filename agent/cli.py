@@ -12,6 +12,7 @@ from torpor.common.version import torpor_version
 from . import error_lines
 from .config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from .errors import EX_CONFIG
+from .fencing.cli_guard import held_guard
 from .idle import cli as idle_cli
 from .logs import configure_logging
 from .snapshot import cli as snapshot_cli
@@ -59,7 +60,7 @@ def _command(args: argparse.Namespace) -> int:
         return EX_CONFIG
     if args.command == "snapshot":
         configure_logging(config.log)
-        return snapshot_cli.run(args, config)
+        return snapshot_cli.run(args, config, guard_for=held_guard)  # fenced: refused
     return _LOCAL_COMMANDS[args.command](args, config)
 
 

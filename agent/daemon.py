@@ -30,7 +30,9 @@ from .logs import configure_logging
 from .notify import SystemdNotifier
 from .preemption.signals import SignalSource
 from .preemption.watcher import PreemptionWatcher, source_of
+from .snapshot.claiming import CacheClaims
 from .snapshot.commands import SnapshotCommands
+from .snapshot.tenancy import CacheTenancy
 from .stream import HostFacts
 from .telemetry.host import HostProbe, boot_time, os_description
 
@@ -71,9 +73,12 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
     def post(message: agent_pb2.AgentMessage) -> None:  # from the snapshot's threads
         loop.call_soon_threadsafe(outbox.put, message)
 
-    fencing = FencingAgent(config, AssignmentStore(store.state_dir), outbox)
+    assignments = AssignmentStore(store.state_dir)
+    tenancy = _cache_tenancy(config, assignments)
+    fencing = FencingAgent(config, assignments, outbox)
+    claims = CacheClaims(tenancy, fencing.assign)
     preemption = _preemption(config, outbox, loop)
-    snapshotter = default_snapshotter(config, post, placement=fencing)
+    snapshotter = default_snapshotter(config, post, placement=fencing, tenancy=tenancy)
     idle = IdleAgent(config, default_sources(config, gpu_feed), snapshotter, outbox=outbox)
     snapshots = SnapshotCommands(snapshotter)
     dispatcher = CommandDispatcher(
@@ -84,7 +89,7 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
             "hibernate": idle.hibernate,
             "restore": snapshots.restore,
             "take_snapshot": snapshots.take_snapshot,
-            "assign": fencing.assign,
+            "assign": claims.assign,  # the cache is the instance's before it is assigned
             "fence": fencing.fence_command,
             "prefetch": snapshots.prefetch,
         },
@@ -100,7 +105,7 @@ async def _serve(config: AgentConfig, notifier: SystemdNotifier) -> None:
         gpu=gpus.monitor if gpus is not None else None,
         dispatcher=dispatcher,
         outbox=idle.outbox,
-        on_welcome=_each(fencing.on_welcome, idle.on_welcome),
+        on_welcome=_each(claims.on_welcome, fencing.on_welcome, idle.on_welcome),
         assignment=fencing.hello_assignment,
         on_link=_each(fencing.on_link, *([preemption.on_link] if preemption else [])),
     )
@@ -133,14 +138,27 @@ def _stop(connection: Connection, signum: signal.Signals) -> None:
 
 
 def _each(*callbacks: Callable[[T], None]) -> Callable[[T], None]:
-    """One callback calling each in order (Welcome goes to fencing first: the assignment
-    must be current before anything else hears of the new stream)."""
+    """One callback calling each in order (Welcome goes to the cache's claim, then to
+    fencing: the cache is the instance's before the assignment is taken, and the
+    assignment current before anything else hears of the new stream)."""
 
     def call(value: T) -> None:
         for callback in callbacks:
             callback(value)
 
     return call
+
+
+def _cache_tenancy(config: AgentConfig, assignments: AssignmentStore) -> CacheTenancy:
+    """The cache's tenant is the held assignment's instance; at start, what an earlier
+    claim left to delete (a crash) and anything not that instance's is deleted first."""
+    held = assignments.load()
+    tenancy = CacheTenancy(config.state_dir() / "cache", held.instance_id if held else None)
+    if held is not None:
+        tenancy.claim(held.instance_id)
+    else:
+        tenancy.sweep()
+    return tenancy
 
 
 def _preemption(

@@ -62,8 +62,13 @@ class ControlPlane:
             self._services = await self._stack.enter_async_context(open_services(self.settings))
             await self.services.hub.start()
             self._stack.push_async_callback(self.services.hub.stop)
+            # before gRPC: agents coming back report `instance.fenced` at once
+            self.services.failover.reassignment.start()
+            self._stack.push_async_callback(self.services.failover.reassignment.close)
             await self._start_grpc()
             self._start_provider()
+            # providers known: which hosts had a fence bound, and overran it while we were away
+            await self.services.failover.reassignment.mark_overdue()
             # last: resumed operations call providers and send commands to agents
             await self.services.instances.orchestrator.resume_all()
             self._stack.push_async_callback(self.services.instances.orchestrator.close)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,6 +16,7 @@ from .events.bus import EventBus
 from .events.store import EventStore
 from .failover.fencing import Fencing
 from .failover.policy import FailoverPolicy
+from .failover.reassign import Reassignment
 from .failover.service import FailoverService
 from .failover.steps import FailoverSteps
 from .fleet.commands import CommandService
@@ -72,8 +73,9 @@ class Services:
     """Warm pools (started by the runtime); `warmpool.reconciler.tick()` runs one pass."""
     repository_keys: RepositoryKeyring
     """Seals new instances' repository secrets, opens stored ones (the master key)."""
-    providers: ProviderRegistry = field(default_factory=ProviderRegistry)
-    """Filled by the runtime once gRPC listens (`providers.get()` is the configured one)."""
+    providers: ProviderRegistry
+    """Filled by the runtime once gRPC listens (`providers.get()` is the configured one);
+    `providers.release` is how every host is given back (the hub hears first)."""
 
 
 def policy_from(settings: Settings) -> HeartbeatPolicy:
@@ -117,7 +119,7 @@ def build_services(
     hosts = HostService(sessions, bus)
     hub = AgentHub(hosts, policy)
     credentials = HostCredentialService(sessions)
-    placing = ProviderRegistry()
+    placing = ProviderRegistry(hub)  # releases go through the hub: a release is no loss
     agents = AgentCommands(hub)
     snapshots = SnapshotService(sessions, placing)
     orchestrator = Orchestrator(
@@ -218,10 +220,24 @@ def _build_failover(
     """Failover, hooked into the hub (lost hosts) and agent streams (Hello, Welcome,
     preemption notices). `failover.steps.claims` is where a warm pool plugs in."""
     steps = FailoverSteps(instances.orchestrator, placing, agents)
-    failover = FailoverService(sessions, bus, instances, steps, FailoverPolicy(sessions), hub=hub)
+    reassignment = Reassignment(sessions, bus, instances, agents, placing)
+    failover = FailoverService(
+        sessions,
+        bus,
+        instances,
+        steps,
+        FailoverPolicy(sessions),
+        hub=hub,
+        reassignment=reassignment,
+    )
     orchestrator = instances.orchestrator
     fencing = Fencing(
-        sessions, bus, orchestrator.timeouts.fence_after_s, orchestrator.repository_keys
+        sessions,
+        bus,
+        orchestrator.timeouts.fence_after_s,
+        orchestrator.repository_keys,
+        providers=placing,
+        reassignment=reassignment,
     )
     hub.on_lost = failover.on_host_lost
     hub.held_elsewhere = failover.held_on_disconnected

@@ -83,8 +83,10 @@ class Settings(BaseSettings):
 
     fence_after_s: float = Field(default=60.0, gt=0)
     """An agent that has not heard from the control plane for this long stops its
-    instance's work on its own (sent in every Assign); must exceed heartbeat ttl + grace, or
-    a host merely late would fence itself before the control plane declared it lost."""
+    instance's work on its own (sent in every Assign) — only on hosts whose provider cannot
+    confirm a release; the others get 0, never (`Provider.confirms_release`). Must exceed
+    heartbeat ttl + grace, or a host merely late would fence itself before the control
+    plane declared it lost."""
 
     fence_margin_s: float = Field(default=26.0, ge=0)
     """Added to `fence_after_s` when a failover cannot confirm the old host is gone (its
@@ -152,6 +154,10 @@ class Settings(BaseSettings):
 
     local_agent_start_timeout_s: float = Field(default=30.0, gt=0)
     """How long a local agent may take to join and connect before acquire gives up."""
+
+    local_agent_stop_timeout_s: float = Field(default=10.0, gt=0)
+    """How long a released local agent has between SIGTERM and SIGKILL (a host declared
+    lost is SIGKILLed at once: a frozen agent would only sit the wait out)."""
 
     local_idle_window_s: float | None = Field(default=None, gt=0)
     """`[idle] window_s` of every local host (short: the demo and tests hibernate fast)."""

@@ -15,6 +15,7 @@ from torpor.proto.v1 import admin_pb2, common_pb2
 STATE_NAMES = {
     admin_pb2.HOST_STATE_CONNECTED: "connected",
     admin_pb2.HOST_STATE_DISCONNECTED: "disconnected",
+    admin_pb2.HOST_STATE_RELEASED: "released",
 }
 
 

@@ -209,7 +209,7 @@ def _setting(value: bool | int) -> str:
 
 def pools_table(pools: Sequence[admin_pb2.WarmPoolStatus]) -> str:
     headers = (
-        *("ID", "GPUS", "REGION", "PROVIDER", "ENABLED"),
+        *("ID", "GPUS", "REGION", "PROVIDER", "SERVES", "ENABLED"),
         *("TARGET", "READY", "ACQUIRING", "CLAIMED", "COST"),
     )
     rows = [
@@ -218,6 +218,7 @@ def pools_table(pools: Sequence[admin_pb2.WarmPoolStatus]) -> str:
             f"{s.pool.gpu_count}x {s.pool.gpu_type}",
             s.pool.region,
             s.pool.provider,
+            pool_owner(s.pool),
             "yes" if s.pool.enabled else "no",
             str(s.pool.target),
             str(s.ready),
@@ -230,11 +231,16 @@ def pools_table(pools: Sequence[admin_pb2.WarmPoolStatus]) -> str:
     return table(headers, rows)
 
 
+def pool_owner(pool: admin_pb2.WarmPool) -> str:
+    """Whose instances a pool serves: one team, or every team (shared)."""
+    return "shared" if pool.shared else f"team {pool.team_id}"
+
+
 def pool_line(pool: admin_pb2.WarmPool, what: str) -> str:
     state = "enabled" if pool.enabled else "disabled"
     return (
         f"warm pool {pool.id} {what}: {pool.gpu_count}x {pool.gpu_type} in {pool.region} "
-        f"({pool.provider}), target {pool.target}, {state}"
+        f"({pool.provider}) for {pool_owner(pool)}, target {pool.target}, {state}"
     )
 
 
@@ -244,6 +250,7 @@ def pool_status(status: admin_pb2.WarmPoolStatus) -> str:
         [
             ("id", pool.id),
             ("gpus", f"{pool.gpu_count}x {pool.gpu_type} in {pool.region} ({pool.provider})"),
+            ("serves", pool_owner(pool)),
             ("enabled", "yes" if pool.enabled else "no"),
             ("target", str(pool.target)),
             ("max idle", f"{pool.max_idle_s} s" if pool.max_idle_s else "never released"),

@@ -45,8 +45,13 @@ class FenceGuard:
         return self._held
 
     def hello_assignment(self) -> agent_pb2.Assignment | None:
-        """What Hello says this host serves (also when fenced: the epoch tells the story)."""
-        return self._held.to_proto() if self._held is not None else None
+        """What Hello says this host serves, and whether it is fenced: the control plane
+        brings a fenced instance back (a higher epoch here, or a failover)."""
+        if self._held is None:
+            return None
+        stated = self._held.to_proto()
+        stated.fenced = self._held.fenced
+        return stated
 
     def link(self, up: bool) -> None:
         """The stream is up (Welcome) or just ended. The control plane sends nothing on a

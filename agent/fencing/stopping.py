@@ -23,20 +23,25 @@ log = logging.getLogger(__name__)
 class WorkStopper:
     """Stops the instance's work on this host; safe to call again (finds nothing left)."""
 
-    def __init__(self, workspace: Path | None, section: FencingSection) -> None:
+    def __init__(self, workspace: Path | None, section: FencingSection, host: str) -> None:
         self._workspace = workspace
         self._section = section
+        self._host = host
+        """This host's name (`[agent] name`), for log lines an operator reads fleet-wide."""
 
     async def stop(self, held: HeldAssignment, reason: str) -> list[int]:
         """Ends the workspace's processes, then runs the hooks; returns the pids ended."""
         ended: list[int] = []
         if self._workspace is None:
-            log.warning("no [snapshot] workspace configured: no process to end")
+            log.warning("host %s: no [snapshot] workspace: no process to end", self._host)
         else:
+            where = self._workspace
             ended = await asyncio.to_thread(
-                end_workspace_processes, self._workspace, self._section.term_grace_s
+                end_workspace_processes, where, self._section.term_grace_s
             )
-            log.warning("ended %d process(es) working in %s", len(ended), self._workspace)
+            log.warning(
+                "host %s: ended %d process(es) in %s", self._host, len(ended), self._workspace
+            )
         env = {
             "TORPOR_INSTANCE_ID": held.instance_id,
             "TORPOR_EPOCH": str(held.epoch),
@@ -45,7 +50,9 @@ class WorkStopper:
         for hook in self._section.hooks:
             failure = await run_hook(shlex.split(hook), self._section.hook_timeout_s, env)
             if failure is not None:
-                log.error("fence hook %s failed: %s", failure.hook, failure.reason)
+                log.error(
+                    "host %s: fence hook %s failed: %s", self._host, failure.hook, failure.reason
+                )
         return ended
 
 

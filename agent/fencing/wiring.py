@@ -38,7 +38,7 @@ class FencingAgent:
         self._clock = clock or SystemClock()
         self.guard = FenceGuard(store, self._clock)
         self._outbox = outbox
-        self._stopper = WorkStopper(config.snapshot.workspace, config.fencing)
+        self._stopper = WorkStopper(config.snapshot.workspace, config.fencing, config.agent.name)
 
     async def run(self) -> None:
         """Self-fencing: fences the host once it has been without a stream past the bound."""
@@ -131,10 +131,11 @@ class FencingAgent:
         held = self.guard.held
         assert held is not None
         log.warning(
-            "FENCED: instance %s epoch %d on this host: %s; its work is stopped and no snapshot "
+            "FENCED: instance %s epoch %d on host %s: %s; its work is stopped and no snapshot "
             "is taken until the control plane assigns a higher epoch",
             held.instance_id,
             held.epoch,
+            self._config.agent.name,
             reason,
         )
         ended = await self._stopper.stop(held, reason)

@@ -127,5 +127,13 @@ class NoSnapshotRepository:
     def restore(self, reference: str, repository: str = "", key: bytes = b"") -> Restored:
         raise RuntimeError(self._message)
 
-    def prefetch(self, references: list[str], repository: str = "", key: bytes = b"") -> Prefetched:
+    def prefetch(
+        self,
+        references: list[str],
+        repository: str = "",
+        key: bytes = b"",
+        *,
+        instance_id: str = "",
+        require_encrypted: bool = False,
+    ) -> Prefetched:
         raise RuntimeError(self._message)

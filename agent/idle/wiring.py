@@ -14,6 +14,7 @@ from ..gpu.model import GpuProbe
 from ..snapshot.engine import SnapshotEngine
 from ..snapshot.placement import Placement, SnapshotFenced
 from ..snapshot.snapshotter import EngineSnapshotter, Post
+from ..snapshot.tenancy import CacheTenancy
 from .clock import Clock, SystemClock
 from .explain import summary
 from .gpu_signals import GpuSignals
@@ -56,15 +57,19 @@ def default_sources(config: AgentConfig, gpu_probe: GpuProbe | None = None) -> I
 
 
 def default_snapshotter(
-    config: AgentConfig, post: Post | None = None, placement: Placement | None = None
+    config: AgentConfig,
+    post: Post | None = None,
+    placement: Placement | None = None,
+    tenancy: CacheTenancy | None = None,
 ) -> SnapshotEngine:
     """The snapshot engine on `[snapshot]`; without a repository, every operation is refused.
-    With a `placement`, the assignment may name the repository instead."""
+    With a `placement`, the assignment may name the repository instead; with a `tenancy`,
+    the cache is partitioned per instance."""
     if config.snapshot.repository is None and placement is None:
         return NoSnapshotRepository("no snapshot repository configured ([snapshot] repository)")
     if config.snapshot.workspace is None:
         return NoSnapshotRepository("no workspace configured ([snapshot] workspace)")
-    return EngineSnapshotter(config, post, placement)
+    return EngineSnapshotter(config, post, placement, tenancy)
 
 
 class IdleAgent:

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..config import AgentConfig
 from . import cli_keys, operations
 from .errors import SnapshotError
 from .key_source import key_from
+from .placement import CommitGuard
 from .progress import Progress, Reporter, human_bytes
 from .prune import PruneReport
 from .repository import SnapshotInfo, UnreadableSnapshot
@@ -85,16 +87,26 @@ def add_parser(commands: Any) -> None:
     cli_keys.add_parsers(sub)  # after the loop: their subcommands take --json themselves
 
 
-def run(args: argparse.Namespace, config: AgentConfig) -> int:
-    """Runs one subcommand; any failure, even an OSError or a bug, is one line on stderr."""
+GuardFor = Callable[[AgentConfig, str], CommitGuard | None]
+"""The fence for a snapshot into a repository (agent/fencing/cli_guard.py); None: none."""
+
+
+def run(args: argparse.Namespace, config: AgentConfig, guard_for: GuardFor | None = None) -> int:
+    """Runs one subcommand; any failure, even an OSError or a bug, is one line on stderr.
+    `create` commits through `guard_for`'s guard, as the daemon does (fencing)."""
     operation = f"snapshot {args.snapshot_command}"
-    return error_lines.reported(operation, lambda: _run(operation, args, config))
+    return error_lines.reported(operation, lambda: _run(operation, args, config, guard_for))
 
 
-def _run(operation: str, args: argparse.Namespace, config: AgentConfig) -> int:
+def _run(
+    operation: str, args: argparse.Namespace, config: AgentConfig, guard_for: GuardFor | None
+) -> int:
     try:
         key = key_from(args.key_file, args.passphrase_file, config.snapshot.key_file)
         settings = operations.Settings.from_config(config, args.repository, args.workspace, key)
+        if args.snapshot_command == "create":
+            guard = guard_for(config, settings.repository) if guard_for is not None else None
+            return _create(settings, args, guard)
         return _HANDLERS[args.snapshot_command](settings, args)
     except (SnapshotError, StoreError) as error:
         error_lines.say(f"torpor-agent: {error}")
@@ -110,11 +122,18 @@ def _run(operation: str, args: argparse.Namespace, config: AgentConfig) -> int:
         return 130
 
 
-def _create(settings: operations.Settings, args: argparse.Namespace) -> int:
+def _create(
+    settings: operations.Settings, args: argparse.Namespace, guard: CommitGuard | None = None
+) -> int:
     progress = Progress("snapshot")
     with Reporter(progress):
         snapshot_id, manifest = operations.create(
-            settings, progress, tags=args.tag, parent=args.parent, keep=args.keep_forever
+            settings,
+            progress,
+            tags=args.tag,
+            parent=args.parent,
+            keep=args.keep_forever,
+            guard=guard,
         )
     stats = manifest.stats
     if args.json:
@@ -136,12 +155,13 @@ def _list(settings: operations.Settings, args: argparse.Namespace) -> int:
         rows = [_summary(info) for info in listed.readable]
         _print_json(rows + [_unreadable(bad) for bad in listed.unreadable])
         return 0
-    print(f"{'ID':12}  {'TIME':25}  {'HOST':16}  {'FILES':>7}  {'SIZE':>10}  TAGS")
+    print(f"{'ID':12}  {'TIME':25}  {'HOST':16}  {'EPOCH':>5}  {'FILES':>7}  {'SIZE':>10}  TAGS")
     for info in listed.readable:
         m = info.manifest
         tags = ",".join(m.tags + (["pinned"] if info.pinned else []))
         print(
-            f"{info.id[:12]}  {m.time[:25]:25}  {m.hostname[:16]:16}  {m.stats.files:>7}"
+            f"{info.id[:12]}  {m.time[:25]:25}  {m.hostname[:16]:16}  {m.epoch or '-':>5}"
+            f"  {m.stats.files:>7}"
             f"  {human_bytes(m.stats.bytes):>10}  {tags}"
         )
     for bad in listed.unreadable:
@@ -266,6 +286,7 @@ def _summary(info: SnapshotInfo) -> dict[str, Any]:
         "id": info.id,
         "time": m.time,
         "hostname": m.hostname,
+        "epoch": m.epoch,
         "workspace": m.workspace,
         "tags": m.tags,
         "parent": m.parent,

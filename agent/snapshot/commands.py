@@ -8,6 +8,7 @@ result never restores or snapshots twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from torpor.proto.v1 import agent_pb2
@@ -68,7 +69,14 @@ class SnapshotCommands:
         references = list(order.snapshot_ids)
         try:
             done = await asyncio.to_thread(
-                self._engine.prefetch, references, order.repository, order.repository_key
+                functools.partial(
+                    self._engine.prefetch,
+                    references,
+                    order.repository,
+                    order.repository_key,
+                    instance_id=order.instance_id,
+                    require_encrypted=order.require_encrypted,
+                )
             )
         except EXPECTED_ERRORS as error:
             log.warning("prefetch of %s failed: %s", references, error)

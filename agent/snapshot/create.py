@@ -213,4 +213,5 @@ class SnapshotCreator:
             parent=parent,
             stats=stats,
             entries=entries,
+            epoch=self._options.guard.epoch if self._options.guard is not None else None,
         )

@@ -64,6 +64,15 @@ class SnapshotEngine(Protocol):
         32-byte key secret (empty: the assignment's, or none)."""
         ...
 
-    def prefetch(self, references: list[str], repository: str = "", key: bytes = b"") -> Prefetched:
-        """Caches the chunks of these snapshots locally (a warm standby)."""
+    def prefetch(
+        self,
+        references: list[str],
+        repository: str = "",
+        key: bytes = b"",
+        *,
+        instance_id: str = "",
+        require_encrypted: bool = False,
+    ) -> Prefetched:
+        """Caches the chunks of these snapshots locally (a warm standby), in the partition
+        of `instance_id`; refuses an unencrypted repository when `require_encrypted`."""
         ...

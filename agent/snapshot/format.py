@@ -207,7 +207,7 @@ class SnapshotStats(msgspec.Struct):
     duration_s: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
 
 
-class Manifest(msgspec.Struct):
+class Manifest(msgspec.Struct, omit_defaults=True):  # epoch None: left out, as before
     """A snapshot: the whole tree and every file's chunk list. Written last, never changed."""
 
     version: Annotated[int, msgspec.Meta(ge=1, le=FORMAT_VERSION)]
@@ -218,6 +218,11 @@ class Manifest(msgspec.Struct):
     parent: ObjectId | None
     stats: SnapshotStats
     entries: list[Entry]
+    epoch: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """The fencing epoch of the placement that wrote it (agent/fencing/claims.py); None:
+    written without an assignment (the CLI on a host serving no instance, older torpor).
+    A later field with a default: manifests without it still decode, and older readers
+    skip it (msgpack maps; format 2 seals the whole manifest, so nothing else changes)."""
 
     def chunk_ids(self) -> set[bytes]:
         """Every chunk the snapshot needs (what prune keeps and verify checks)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..config import AgentConfig
 from . import locks
-from .chunk_cache import ChunkCache
+from .chunk_cache import CHUNKS, Admit, ChunkCache
 from .codec import Compression
 from .create import CreateOptions, SnapshotCreator
 from .crypto import KeyEncryptionKey
@@ -57,11 +57,21 @@ class Settings:
     """Restore the manifest's owners and setuid/setgid bits (`[snapshot] trust_ownership`)."""
     key: KeyEncryptionKey | None = field(default=None, repr=False)
     """What opens an encrypted repository (and encrypts a new one); None: unencrypted."""
+    cache_scope: Path | None = None
+    """The whole cache when `cache_dir` is one instance's partition (tenancy.py): the
+    chunk cache's bound counts every partition."""
+    cache_admit: Admit | None = field(default=None, repr=False)
+    """Held around each chunk cached: False once the host serves another instance."""
 
     def chunk_cache(self) -> ChunkCache | None:
         if self.chunk_cache_bytes <= 0:
             return None
-        return ChunkCache(self.cache_dir / "chunks", self.chunk_cache_bytes)
+        return ChunkCache(
+            self.cache_dir / CHUNKS,
+            self.chunk_cache_bytes,
+            scope=self.cache_scope,
+            admit=self.cache_admit,
+        )
 
     @classmethod
     def from_config(
@@ -183,13 +193,26 @@ def restore(settings: Settings, reference: str, target: Path, progress: Progress
     return info.id
 
 
-def prefetch_snapshots(settings: Settings, references: list[str], progress: Progress) -> Prefetched:
+def prefetch_snapshots(
+    settings: Settings,
+    references: list[str],
+    progress: Progress,
+    *,
+    require_encrypted: bool = False,
+) -> Prefetched:
     """Caches the chunks of these snapshots locally (a warm standby; see prefetch.py)."""
     cache = settings.chunk_cache()
     if cache is None:
         raise SnapshotError("the chunk cache is off ([snapshot] chunk_cache_mib = 0)")
     with _repository(settings) as repository:
-        return prefetch(repository, references, cache, settings.threads, progress)
+        return prefetch(
+            repository,
+            references,
+            cache,
+            settings.threads,
+            progress,
+            require_encrypted=require_encrypted,
+        )
 
 
 def check(settings: Settings, *, read_data: bool, progress: Progress) -> VerifyReport:

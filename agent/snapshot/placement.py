@@ -21,6 +21,11 @@ class SnapshotFenced(SnapshotError):
 class CommitGuard(Protocol):
     """Checks made right before and right after a manifest is written."""
 
+    @property
+    def epoch(self) -> int:
+        """The placement's epoch, recorded in the manifest it lets through."""
+        ...
+
     def before_commit(self, store: ObjectStore) -> None:
         """Raises SnapshotFenced when the manifest must not be written at all."""
         ...

@@ -3,7 +3,10 @@
 A standby host that holds the chunks of an instance's latest snapshot restores a later
 snapshot of it by downloading only the chunks that changed since (restore.py reads the
 rest from the cache). Chunks already cached are not fetched again; each fetched chunk is
-decompressed and hash-checked before it is cached, exactly as a restore checks it.
+opened, decompressed and hash-checked before it is cached, exactly as a restore checks it,
+but what is cached is its blob as stored: ciphertext for an encrypted repository, so a
+standby of a shared pool never writes another team's plaintext (chunk_cache.py). The key
+that opened it stays in memory.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 from .chunk_cache import ChunkCache
 from .codec import CodecError
-from .errors import IntegrityError
+from .errors import IntegrityError, SnapshotError
 from .format import Manifest, pack_key
 from .parallel import run_all
 from .progress import Progress
@@ -50,12 +53,21 @@ def prefetch(
     cache: ChunkCache,
     threads: int,
     progress: Progress,
+    *,
+    require_encrypted: bool = False,
 ) -> Prefetched:
     """Caches every chunk of the snapshots `references` names (ids or unique prefixes).
 
     Raises SnapshotNotFound for an unknown reference, IntegrityError for an unreadable
-    manifest, a missing pack or a chunk that fails its hash (nothing wrong is ever cached).
+    manifest, a missing pack or a chunk that fails its hash (nothing wrong is ever cached),
+    SnapshotError for an unencrypted repository when `require_encrypted` (a shared
+    standby's order), CacheRevoked once the host serves another instance.
     """
+    if require_encrypted and not repository.authenticated:
+        raise SnapshotError(
+            f"{repository.store.describe()} is not encrypted: a shared standby caches only"
+            " encrypted repositories (ciphertext); serve this team from a pool of its own"
+        )
     repository.load_index()
     catalog = repository.catalog()
     picked = [repository.pick(reference, catalog) for reference in references]
@@ -77,7 +89,8 @@ def prefetch(
             for cid, location in group:
                 relative = location.offset - start
                 stored = memoryview(data)[relative : relative + location.stored_length]
-                cache.put(cid, _verified(repository, cid, location, stored))
+                _verified(repository, cid, location, stored)  # nothing wrong is cached
+                cache.put(cid, location.codec, location.raw_length, stored)
                 progress.add(files=1, nbytes=location.raw_length)
 
     run_all(threads, fetch_pack, list(by_pack.items()), "prefetch")

@@ -1,8 +1,9 @@
 """`snapshot restore`: rebuild a tree from a manifest, checking every chunk before writing it.
 
 Packs are fetched in parallel, only the byte ranges holding needed chunks; chunks a warm
-standby prefetched into the local chunk cache are read from there instead (and downloaded
-after all when a cached copy fails its hash). Each chunk is
+standby prefetched into the local chunk cache (as stored: sealed, for an encrypted
+repository) are read from there instead, opened with this repository's key, and downloaded
+after all when a cached copy does not open or fails its hash. Each chunk is
 decompressed and hashed *before* its bytes reach any file, and each file is written under
 a temporary name and renamed into place only when complete: a damaged or missing object
 stops the restore with the object and file named, and never leaves a silently wrong file.
@@ -177,10 +178,10 @@ class Restorer:
             self._restore_pack(work)
 
     def _restore_cached(self, cid: bytes) -> None:
-        """From the chunk cache (hash-checked there); a miss downloads just this chunk."""
+        """From the chunk cache; a miss, or an entry that does not open under this
+        repository's key or match its id, downloads just this chunk."""
         targets = self._cached[cid]
-        cache, hash_with = self._cache, self._repo.objects.chunk_id
-        plain: bytes | memoryview | None = cache.get(cid, hash_with) if cache else None
+        plain = self._from_cache(cid)
         if plain is None:
             location = self._repo.chunks[cid]
             data = self._fetch(
@@ -189,6 +190,19 @@ class Restorer:
             plain = self._verified(cid, location, memoryview(data), targets[0])
         for target in targets:
             self._write(target, plain)
+
+    def _from_cache(self, cid: bytes) -> bytes | memoryview | None:
+        """The cached blob opened, decoded and hash-checked as a pack's would be; a bad
+        entry is discarded (None)."""
+        cached = self._cache.get(cid) if self._cache is not None else None
+        if cached is None:
+            return None
+        try:
+            return self._repo.open_chunk(cid, cached.codec, cached.blob, cached.raw_length)
+        except CodecError:
+            assert self._cache is not None
+            self._cache.discard(cid)
+            return None
 
     def _restore_pack(self, item: tuple[str, dict[bytes, list[_Target]]]) -> None:
         pack_id, wanted = item

@@ -27,6 +27,7 @@ from .into_workspace import restore_into_workspace
 from .placement import Placement
 from .prefetch import Prefetched
 from .progress import Listener, Progress, Reporter
+from .tenancy import CacheTenancy
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,16 @@ class EngineSnapshotter:
     """
 
     def __init__(
-        self, config: AgentConfig, post: Post | None = None, placement: Placement | None = None
+        self,
+        config: AgentConfig,
+        post: Post | None = None,
+        placement: Placement | None = None,
+        tenancy: CacheTenancy | None = None,
     ) -> None:
         self._config = config
         self._post = post
         self._placement = placement
+        self._tenancy = tenancy
         self._lock = threading.Lock()
 
     def create(self, tag: str) -> Taken:
@@ -77,6 +83,7 @@ class EngineSnapshotter:
         settings = self._settings(repository, key)
         with self._lock, self._reporting("restore") as progress:
             started = time.monotonic()
+            settings = self._only_tenant_cached(settings)
             snapshot_id = restore_into_workspace(settings, reference, progress)
             seconds = time.monotonic() - started
             if repository:  # the workspace is now that repository's: snapshot there
@@ -84,11 +91,26 @@ class EngineSnapshotter:
         log.info("restored snapshot %s in %.1fs", snapshot_id[:12], seconds)
         return Restored(snapshot_id, progress.total_files, progress.total_bytes, seconds)
 
-    def prefetch(self, references: list[str], repository: str = "", key: bytes = b"") -> Prefetched:
+    def prefetch(
+        self,
+        references: list[str],
+        repository: str = "",
+        key: bytes = b"",
+        *,
+        instance_id: str = "",
+        require_encrypted: bool = False,
+    ) -> Prefetched:
+        """Into `instance_id`'s cache partition; refused once this host serves another
+        (checked under the lock: a restore that cleared the cache before may have run)."""
         settings = self._settings(repository, key)
         with self._lock, self._reporting("prefetch") as progress:
+            if self._tenancy is not None:
+                self._tenancy.refuse_unless_mine(instance_id)
+                settings = self._tenancy.settings_for(settings, instance_id)
             started = time.monotonic()
-            done = operations.prefetch_snapshots(settings, references, progress)
+            done = operations.prefetch_snapshots(
+                settings, references, progress, require_encrypted=require_encrypted
+            )
             seconds = time.monotonic() - started
         log.info(
             "prefetched %d chunk(s) of %s: %d bytes downloaded in %.1fs",
@@ -99,6 +121,16 @@ class EngineSnapshotter:
         )
         return replace(done, seconds=seconds)
 
+    def _only_tenant_cached(self, settings: operations.Settings) -> operations.Settings:
+        """Before a restore writes the workspace: everything cached for other instances
+        is deleted (a prefetch, which holds the same lock, cannot be running), and the
+        restore reads the tenant's own partition."""
+        if self._tenancy is None:
+            return settings
+        tenant = self._tenancy.tenant
+        self._tenancy.claim(tenant)
+        return self._tenancy.settings_for(settings, tenant or "")
+
     def _settings(self, repository: str = "", key: bytes = b"") -> operations.Settings:
         """`[snapshot]` on the repository named here, else the assignment's, else the one
         a restore adopted, else the configured one; each with its own key secret."""
@@ -108,9 +140,13 @@ class EngineSnapshotter:
         if not repository:
             repository = assigned.repository(self._config)
             key = key or (assigned.repository_key(self._config) if repository else b"")
-        return operations.Settings.from_config(
+        settings = operations.Settings.from_config(
             self._config, repository=repository or None, key=KeyFile(key) if key else None
         )
+        tenant = self._tenancy.tenant if self._tenancy is not None else None
+        if self._tenancy is not None and tenant:  # snapshots cache into the tenant's partition
+            return self._tenancy.settings_for(settings, tenant)
+        return settings
 
     @contextmanager
     def _reporting(self, operation: str) -> Iterator[Progress]:

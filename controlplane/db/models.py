@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -23,6 +24,7 @@ from .types import ExactDecimal, UTCDateTime
 
 HOST_CONNECTED = "connected"
 HOST_DISCONNECTED = "disconnected"
+HOST_RELEASED = "released"  # given back to its provider on purpose: never lost, not listed
 
 
 class Base(DeclarativeBase):
@@ -375,11 +377,18 @@ class HostDrainRow(Base):
 
 
 class WarmPoolRow(Base):
-    """A target number of standby hosts for one (provider, GPU type, count, region)."""
+    """A target number of standby hosts for one (provider, GPU type, count, region) and one
+    team, or shared by every team (design.md "Warm pools": tenant isolation)."""
 
     __tablename__ = "warm_pools"
     __table_args__ = (
-        UniqueConstraint("provider", "gpu_type", "gpu_count", "region", name="uq_warm_pools_key"),
+        UniqueConstraint(
+            "provider", "gpu_type", "gpu_count", "region", "team_id", name="uq_warm_pools_key"
+        ),
+        CheckConstraint(
+            "(shared AND team_id = '') OR (NOT shared AND team_id <> '')",
+            name="ck_warm_pools_owner",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -393,6 +402,11 @@ class WarmPoolRow(Base):
     """A standby unclaimed this long is released and replaced (0: never)."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    team_id: Mapped[str] = mapped_column(String(32), default="")
+    """The team whose instances the pool serves; "" for a shared pool (never NULL, so the
+    unique key holds for shared pools too)."""
+    shared: Mapped[bool] = mapped_column(default=False)
+    """Serves every team, and prefetches only encrypted repositories (ciphertext)."""
 
 
 class StandbyHostRow(Base):
@@ -424,6 +438,9 @@ class StandbyHostRow(Base):
     claim_request_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The provider's facts about the host (Placement.details: workspace, config, log), so
+    a claimed standby's placement has the shape of an acquired host's."""
 
 
 # --- failover (design.md, "Failover and fencing") -------------------------------------

@@ -5,6 +5,9 @@ Every Welcome re-states the host's assignment (an agent that restarted gets it b
 Hello naming an assignment that is no longer the instance's current placement on this host
 (failed over, hibernated, deleted) is answered with a `Fence` and an event `host.fenced`;
 so is a Hello without one (an older agent) from a host whose placement ended in a failover.
+A Hello that says the host holds its current instance fenced (it fenced itself without
+the control plane), or one from the host of a `fenced` instance, starts the re-assignment
+in place (reassign.py) once the Welcome is out.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import InstanceRow, PlacementRow
+from ..errors import TorporError
 from ..events.bus import EventBus
 from ..events.schemas import Event
 from ..fleet.schemas import Assignment, Fence, Hello
-from ..instances.operations import assignment_of
+from ..instances.placing import assignment_of, fence_after_for
+from ..instances.providers import Providers
+from ..instances.states import InstanceState
 from ..repository_keys.keyring import RepositoryKeyring
 from ..repository_keys.wrapping import RepositoryKeyError
+from .reassign import Reassignment
 
 log = logging.getLogger(__name__)
 FAILED_OVER = "failed_over"
@@ -34,22 +41,35 @@ class Fencing:
         bus: EventBus,
         fence_after_s: float,
         repository_keys: RepositoryKeyring,
+        *,
+        providers: Providers,
+        reassignment: Reassignment,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
         self._fence_after_s = fence_after_s
         self._keys = repository_keys
+        self._providers = providers
+        self._reassignment = reassignment
 
     async def assignment_of(self, host_id: str) -> Assignment | None:
         """The instance placed on `host_id` now, with its epoch and repository key; None:
         none. A stored key that does not open leaves the assignment out of the Welcome (one
-        error line): the agent keeps the one it holds, rather than be told "no key"."""
+        error line): the agent keeps the one it holds, rather than be told "no key"; so does
+        a provider not registered yet (a Welcome in the first moments of a start-up must not
+        hand a never-fencing host the worst-case bound)."""
         async with self._sessions() as session:
             row = await _placed_on(session, host_id)
         if row is None:
             return None
+        try:  # its bound depends on the provider: not yet known during a start-up
+            self._providers.get(row.provider)
+        except TorporError as err:
+            log.info("host %s: no assignment in its Welcome yet: %s", host_id, err.message)
+            return None  # the agent keeps the one it holds, bound included
         try:
-            return assignment_of(row, self._fence_after_s, self._keys)
+            bound_s = fence_after_for(row, self._providers, self._fence_after_s)
+            return assignment_of(row, bound_s, self._keys)
         except RepositoryKeyError as err:
             log.error("host %s: no assignment in its Welcome: %s", host_id, err.message)
             return None
@@ -61,6 +81,8 @@ class Fencing:
                 fence = await _stale_claim(session, hello.host_id, hello.assignment)
             else:
                 fence = await _replaced_unknowing(session, hello.host_id)
+            if fence is None:
+                await self._maybe_reassign(session, hello)
         if fence is not None:
             log.warning("fencing host %s: %s", hello.host_id, fence.reason)
             await self._bus.publish(
@@ -73,6 +95,20 @@ class Fencing:
                 )
             )
         return fence
+
+    async def _maybe_reassign(self, session: AsyncSession, hello: Hello) -> None:
+        """The host's instance is fenced (it says so, or the control plane marked it):
+        re-assign it in place, after the Welcome."""
+        held = hello.assignment
+        if held is None or not held.instance_id:
+            return
+        row = await session.get(InstanceRow, held.instance_id)
+        if row is None or row.host_id != hello.host_id or row.deleted_at is not None:
+            return
+        if held.fenced or row.state == InstanceState.FENCED:
+            epoch = held.epoch if row.state != InstanceState.FENCED else row.epoch
+            reason = f"host {hello.host_id} says Hello holding epoch {held.epoch} fenced"
+            self._reassignment.soon(hello.host_id, row.id, epoch, reason)
 
 
 async def _placed_on(session: AsyncSession, host_id: str) -> InstanceRow | None:

@@ -17,6 +17,7 @@ from torpor.common.timestamps import utc_now
 from ..db.models import InstanceRow, PlacementRow
 from ..providers.base import Placement
 from ..savings.ledger import with_price
+from ..warmpool.claims import placement_details
 
 ACQUIRED = "acquired"
 """Chosen by: a new host from the provider."""
@@ -59,7 +60,9 @@ async def begin(
     )
     row.epoch = epoch
     row.host_id, row.lease_id = placement.host_id, placement.lease_id
-    row.placement = with_price(placement.details, placement.offer.price_per_hour_cents)
+    row.placement = with_price(
+        placement_details(placement), placement.offer.price_per_hour_cents
+    )  # one shape: acquired or claimed from a warm pool
     row.provider = placement.provider  # a standby's pool may be another provider's
     return epoch
 

@@ -32,10 +32,13 @@ from ..providers.base import HostSpec
 from ..warmpool.claims import WarmTarget
 from . import placements
 from .policy import FailoverPolicy, InstanceSettings, SettingsOverride, instance_settings
+from .reassign import Reassignment
 from .schemas import FailoverReadiness, FailoverStatus, PlacementView
 from .steps import FailoverSteps
 
 log = logging.getLogger(__name__)
+SERVING = (InstanceState.RUNNING.value, InstanceState.FENCED.value)
+"""States in which an instance's host holds its work (fenced: stopped, to be re-assigned)."""
 PREEMPTION_MARGIN_S = 5.0
 """Kept free before a preemption deadline: the snapshot must be written before it."""
 PREEMPTION_SNAPSHOT_S = 120.0
@@ -52,8 +55,11 @@ class FailoverService:
         policy: FailoverPolicy,
         *,
         hub: AgentHub,
+        reassignment: Reassignment,
     ) -> None:
         self._hub = hub
+        self.reassignment = reassignment
+        """Brings back instances whose host fenced itself (the runtime starts its watch)."""
         self._sessions = sessions
         self._bus = bus
         self._instances = instances
@@ -137,6 +143,7 @@ class FailoverService:
                     "answer; nothing to fail over to",
                     field="latest_snapshot_id",
                 )
+            was_fenced = row.state == InstanceState.FENCED
             store.transition(row, Action.FAIL_OVER, reason)
             operation = journal.new_operation(
                 session, instance_id, "failover", "snapshot" if snapshot_first else "target"
@@ -148,7 +155,9 @@ class FailoverService:
                 reason=reason,
                 old_host_id=row.host_id or "",
                 old_lease_id=row.lease_id or "",
+                old_provider=row.provider,
                 old_epoch=row.epoch,
+                was_fenced=was_fenced,  # an aborted failover goes back to fenced, not running
                 lost_at=utc_now().isoformat(),
                 snapshot_timeout_s=snapshot_s or 0,
             )
@@ -192,7 +201,11 @@ class FailoverService:
                     HostRow.state == HOST_DISCONNECTED,
                     InstanceRow.deleted_at.is_(None),
                     InstanceRow.state.in_(
-                        (InstanceState.RUNNING.value, InstanceState.HIBERNATING.value)
+                        (
+                            InstanceState.RUNNING.value,
+                            InstanceState.HIBERNATING.value,
+                            InstanceState.FENCED.value,
+                        )
                     ),
                 )
                 .distinct()
@@ -200,12 +213,14 @@ class FailoverService:
             return list(found)
 
     async def _running_on(self, host_id: str) -> InstanceRow | None:
+        """The instance the host serves, running or fenced (a fenced host that is lost
+        instead of coming back is failed over like a running one)."""
         async with self._sessions() as session:
             return await session.scalar(
                 select(InstanceRow).where(
                     InstanceRow.host_id == host_id,
                     InstanceRow.deleted_at.is_(None),
-                    InstanceRow.state == InstanceState.RUNNING.value,
+                    InstanceRow.state.in_(SERVING),
                 )
             )
 

@@ -29,6 +29,7 @@ from ..fleet.draining import is_draining
 from ..instances import journal
 from ..instances.agents import AgentCommands
 from ..instances.operations import DONE, Orchestrator
+from ..instances.placing import confirms_release
 from ..instances.providers import Providers
 from ..instances.snapshots import record
 from ..instances.states import Action
@@ -40,6 +41,9 @@ from .policy import instance_settings
 
 log = logging.getLogger(__name__)
 FENCE_TIMEOUT_S = 5.0
+RELEASE_RETRY_S = 1.0
+RELEASE_RETRY_MAX_S = 30.0
+"""Backoff of the old host's release when nothing but that release makes failover safe."""
 
 
 class FailoverSteps:
@@ -94,7 +98,7 @@ class FailoverSteps:
         if instance.latest_snapshot_id is None:
             reason = f"nothing to restore: no snapshot of {instance.id} exists ({why})"
             moved = await self._orchestrator.conclude(
-                operation.id, Action.FAILOVER_ABORTED, journal.FAILED, reason
+                operation.id, _aborted(operation), journal.FAILED, reason
             )
             await self._orchestrator.emit(moved, "instance.failover_failed", reason, "error")
             return DONE
@@ -143,7 +147,7 @@ class FailoverSteps:
         release here would throw away a working host and the work since the snapshot)."""
         reason = f"no host to fail over to ({why}); instance {instance.id} stays on {old_host}"
         moved = await self._orchestrator.conclude(
-            operation.id, Action.FAILOVER_ABORTED, journal.FAILED, reason
+            operation.id, _aborted(operation), journal.FAILED, reason
         )
         await self._orchestrator.emit(moved, "instance.failover_failed", reason, "error")
         return DONE
@@ -173,15 +177,20 @@ class FailoverSteps:
         async with self._orchestrator.sessions() as session:
             draining = await is_draining(session, acquired.host_id)
         if draining:  # standbys on it are never claimed; a new host on it is given back
-            await provider.release(acquired.lease_id)
+            await self._providers.release(instance.provider, acquired.lease_id, acquired.host_id)
             raise Unavailable(f"the only host offered ({acquired.host_id}) is being drained")
         if acquired.host_id == old_host:  # given back first, as a draining one is
-            await provider.release(acquired.lease_id)
+            await self._providers.release(instance.provider, acquired.lease_id, acquired.host_id)
         return _not_the_old(acquired, old_host), placements.ACQUIRED
 
     async def _release_old(self, operation: OperationRow, instance: InstanceRow) -> str:
+        """Makes sure the old host is gone before the new one is assigned — the rule that
+        keeps "never two copies": an acknowledged Fence or a confirmed release, else (a
+        host that self-fences) its fence deadline passed, else (one that never does: its
+        provider confirms releases) the release retried until it is confirmed."""
         details = operation.details or {}
         old_host, old_lease = str(details.get("old_host_id", "")), details.get("old_lease_id")
+        provider_name = str(details.get("old_provider") or instance.provider)
         gone = released = False  # acknowledged a Fence / its release was confirmed
         if old_host:
             reason = f"instance {instance.id} failed over to epoch {instance.epoch}"
@@ -190,21 +199,58 @@ class FailoverSteps:
             except TorporError as err:  # it fences itself after fence_after_ms anyway
                 log.info("fencing old host %s: %s", old_host, err.message)
         if old_lease:
-            try:
-                await self._providers.get(instance.provider).release(str(old_lease))
+            try:  # a host that did not take the Fence may be frozen: killed, not stopped
+                await self._providers.release(
+                    provider_name, str(old_lease), old_host or None, lost=not gone
+                )
                 gone = released = True
             except Exception as err:
                 message = (
                     f"the old host {old_host} (lease {old_lease}) could not be released and "
-                    f"may still be running; it fences itself: {err}"
+                    f"may still be running: {err}"
                 )
                 await self._orchestrator.emit(instance, "instance.release_failed", message, "error")
         if old_host and not gone:
-            await self._until_fenced(operation, instance, old_host)
+            if old_lease and self._never_self_fences(provider_name):
+                await self._until_released(operation, instance, provider_name, str(old_lease))
+                released = True
+            else:
+                await self._until_fenced(operation, instance, old_host)
         await self._orchestrator.advance(
             operation.id, "assign", old_lease_released="yes" if released else ""
         )
         return "assign"
+
+    def _never_self_fences(self, provider_name: str) -> bool:
+        """Whether the old host was told `fence_after_ms` 0 (placing.fence_after_for)."""
+        try:
+            return confirms_release(self._providers.get(provider_name))
+        except TorporError:
+            return False
+
+    async def _until_released(
+        self, operation: OperationRow, instance: InstanceRow, provider_name: str, lease: str
+    ) -> None:
+        """The old host never fences itself (its provider confirms releases, so it keeps
+        working through any outage): only a confirmed release makes a replacement safe, so
+        the release is retried, backing off, until the provider confirms it. The operation
+        waits at this step (a restart resumes it here); event `failover.waiting_for_release`."""
+        old_host = str((operation.details or {}).get("old_host_id", ""))
+        message = (
+            f"not assigning the new host until the old host {old_host} (lease {lease}) is "
+            f"released: it never fences itself; retrying the release every up to "
+            f"{RELEASE_RETRY_MAX_S:.0f} s (fix the provider: {provider_name})"
+        )
+        await self._orchestrator.emit(instance, "failover.waiting_for_release", message, "error")
+        delay_s = RELEASE_RETRY_S
+        while True:
+            await asyncio.sleep(delay_s)
+            try:
+                await self._providers.release(provider_name, lease, old_host or None, lost=True)
+                return
+            except Exception as err:
+                log.warning("releasing old host %s (lease %s) again: %s", old_host, lease, err)
+                delay_s = min(delay_s * 2, RELEASE_RETRY_MAX_S)
 
     async def _until_fenced(
         self, operation: OperationRow, instance: InstanceRow, old_host: str
@@ -280,3 +326,10 @@ def _when(text: str) -> datetime | None:
         return datetime.fromisoformat(text) if text else None
     except ValueError:
         return None
+
+
+def _aborted(operation: OperationRow) -> Action:
+    """Where an aborted failover leaves the instance: where it was (running, or fenced:
+    a fenced instance is never shown running while its host's work is stopped)."""
+    fenced = bool((operation.details or {}).get("was_fenced"))
+    return Action.FAILOVER_ABORTED_FENCED if fenced else Action.FAILOVER_ABORTED

@@ -3,6 +3,8 @@
 Per design.md "The stream protocol": at most one stream per host (a newer one replaces
 the older), a host silent for ttl+grace is lost, and after a control-plane restart every
 host recorded as connected gets a fresh ttl+grace to come back before it is written off.
+A host given back on purpose (`releasing`) is never lost: the control plane stopped
+expecting to hear from it before its provider stopped it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from ..errors import FailedPrecondition, Unavailable
 from .commands import PendingCommands
@@ -37,6 +39,7 @@ class AgentHub:
         self._streams: dict[str, AgentStream] = {}
         self._awaiting: dict[str, float] = {}  # restart: host id -> reconnect deadline
         self._gone: dict[str, float] = {}  # stream ended: host id -> reconnect deadline
+        self._releasing: set[str] = set()  # given back now: its stream's end is no loss
         self.on_lost: Callable[[str, str], Awaitable[None]] | None = None
         """Set by failover: (host id, why) once a host is lost, i.e. silent for ttl+grace,
         or disconnected and not back within ttl+grace. Never called for a restart alone."""
@@ -90,6 +93,7 @@ class AgentHub:
         if not self._accepting:
             raise Unavailable("the control plane is shutting down; reconnect")
         async with self._locks[hello.host_id]:
+            view = await self._hosts.record_hello(hello)  # first: an unknown host gets no stream
             older = self._streams.get(hello.host_id)
             if older is not None:
                 older.close(Unavailable("replaced by a newer stream of the same host"))
@@ -98,7 +102,6 @@ class AgentHub:
             self._streams[hello.host_id] = stream
             self._awaiting.pop(hello.host_id, None)
             self._gone.pop(hello.host_id, None)
-            view = await self._hosts.record_hello(hello)
         return stream, view
 
     def touch(self, stream: AgentStream) -> None:
@@ -110,8 +113,42 @@ class AgentHub:
         and lost if it is not back within ttl+grace of its last message: the silence began
         then, not when the connection broke (a killed agent is lost ttl+grace after it last
         spoke, not up to 25 s)."""
-        if await self._remove(stream, reason, "host.disconnected") and self._accepting:
+        removed = await self._remove(stream, reason, "host.disconnected")
+        if removed and self._accepting and stream.host_id not in self._releasing:
             self._gone[stream.host_id] = stream.deadline
+
+    @contextlib.asynccontextmanager
+    async def releasing(self, host_id: str | None) -> AsyncIterator[None]:
+        """Wraps a provider's release of `host_id`: from the start the host is no longer
+        expected (its stream ending, or its silence, is not a loss), and once the release
+        returned its row is `released` (event `host.released`) and any stream it still
+        has is closed. A release that raises leaves the host expected again: silent from
+        then on for ttl+grace, it is lost. None: a lease that never joined, nothing to do."""
+        if not host_id:
+            yield
+            return
+        self._releasing.add(host_id)
+        self._gone.pop(host_id, None)
+        self._awaiting.pop(host_id, None)
+        try:
+            yield
+        except BaseException:
+            self._releasing.discard(host_id)
+            if host_id not in self._streams and self._accepting:
+                self._gone[host_id] = self._deadline()
+            raise
+        try:
+            await self._released(host_id)
+        finally:
+            self._releasing.discard(host_id)
+
+    async def _released(self, host_id: str) -> None:
+        async with self._locks[host_id]:
+            stream = self._streams.pop(host_id, None)
+            if stream is not None:  # a cloud host's connection may outlive its terminate
+                stream.close(Unavailable("this host was released by the control plane"))
+                self._pending.fail_host(host_id, Unavailable("host released"))
+            await self._hosts.record_released(host_id)
 
     async def _remove(self, stream: AgentStream, reason: str, kind: str) -> bool:
         async with self._locks[stream.host_id]:
@@ -161,7 +198,8 @@ class AgentHub:
     async def reap_once(self) -> None:
         """Declares lost every host silent past its deadline."""
         now = self._clock()
-        for stream in [s for s in self._streams.values() if s.deadline <= now]:
+        due = [s for s in self._streams.values() if s.deadline <= now]
+        for stream in [s for s in due if s.host_id not in self._releasing]:
             silence = self.policy.lost_after_s
             await self._remove(stream, f"no message for {silence:g} s", "host.lost")
         for host_id in [h for h, deadline in self._awaiting.items() if deadline <= now]:

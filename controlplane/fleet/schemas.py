@@ -11,7 +11,8 @@ from torpor.common.timestamps import utc_now
 
 from ..repository_keys.secret import RepositoryKey
 
-HostState = Literal["connected", "disconnected"]
+HostState = Literal["connected", "disconnected", "released"]
+"""`released`: given back to its provider on purpose; listed only when asked for."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Assignment:
     repository_key: RepositoryKey | None = field(default=None, repr=False, hash=False)
     """The secret of `repository` (encryption at rest); None: unencrypted. Sent only to the
     host placed for the instance; an agent's Hello never carries it back."""
+    fenced: bool = False
+    """In a Hello only: the agent holds this assignment fenced (it stopped the work)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,10 @@ class Prefetch:
     snapshot_ids: list[str] = field(default_factory=list)
     repository_key: RepositoryKey | None = field(default=None, repr=False, hash=False)
     """The secret of `repository`; None: unencrypted."""
+    instance_id: str = ""
+    """Whose snapshots: the agent caches them in that instance's partition."""
+    require_encrypted: bool = False
+    """A shared standby's order: the agent refuses an unencrypted repository."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torpor.common.timestamps import utc_now
 
-from ..db.models import HOST_CONNECTED, HOST_DISCONNECTED, HostDrainRow, HostRow
+from ..db.models import HOST_CONNECTED, HOST_DISCONNECTED, HOST_RELEASED, HostDrainRow, HostRow
 from ..errors import InvalidArgument, NotFound
 from ..events.bus import EventBus
 from ..events.schemas import Event, Severity
@@ -26,12 +27,15 @@ class HostService:
         self._bus = bus
 
     async def record_hello(self, hello: Hello) -> HostView:
-        """Marks the host connected with what it says about itself; emits `host.connected`."""
+        """Marks the host connected with what it says about itself; emits `host.connected`
+        (and `host.reconnected_after_release` for a host given back: its machine still runs,
+        so it is listed again; failover's Hello check fences what it still holds)."""
         now = utc_now()
         async with self._sessions.begin() as session:
             row = await session.get(HostRow, hello.host_id)
             if row is None:
                 raise NotFound(f"no host {hello.host_id!r}", field="host_id")
+            was_released = row.state == HOST_RELEASED
             row.hostname, row.agent_version, row.os = hello.hostname, hello.agent_version, hello.os
             row.labels, row.gpus, row.booted_at = (
                 dict(hello.labels),
@@ -40,6 +44,8 @@ class HostService:
             )
             row.state, row.connected_at, row.last_heartbeat_at = HOST_CONNECTED, now, now
             view = to_view(row)
+        if was_released:
+            await self._bus.publish(_reconnected_after_release(hello, now))
         await self._bus.publish(
             Event(
                 "host.connected",
@@ -50,6 +56,21 @@ class HostService:
             )
         )
         return view
+
+    async def record_released(self, host_id: str) -> bool:
+        """Marks the host `released` (its provider gave it back on purpose) and emits
+        `host.released`; False if it already was. It leaves the default listing and is
+        never `host.lost`: nothing is expected from it any more."""
+        now = utc_now()
+        async with self._sessions.begin() as session:
+            row = await session.get(HostRow, host_id, with_for_update=True)
+            if row is None or row.state == HOST_RELEASED:
+                return False
+            row.disconnected_at = now if row.state == HOST_CONNECTED else row.disconnected_at
+            row.state = HOST_RELEASED
+        message = f"host {host_id} was released: its provider gave it back"
+        await self._bus.publish(Event("host.released", message, host_id=host_id, at=now))
+        return True
 
     async def record_telemetry(self, host_id: str, telemetry: dict[str, Any]) -> None:
         """Keeps the latest telemetry; its arrival is the host's heartbeat."""
@@ -106,18 +127,16 @@ class HostService:
     async def list(
         self, state: HostState | None = None, limit: int | None = None, offset: int = 0
     ) -> HostPage:
-        """Hosts by join order, optionally one state only; `limit=None` returns all."""
+        """Hosts by join order, one state only or (None) every host not released;
+        `limit=None` returns all."""
         if offset < 0 or (limit is not None and not 1 <= limit <= MAX_PAGE_SIZE):
             raise InvalidArgument(
                 f"limit must be 1..{MAX_PAGE_SIZE} and offset >= 0", field="limit"
             )
         query = select(HostRow).order_by(HostRow.joined_at, HostRow.id).offset(offset)
         counting = select(func.count(HostRow.id))
-        if state is not None:
-            query, counting = (
-                query.where(HostRow.state == state),
-                counting.where(HostRow.state == state),
-            )
+        matches = HostRow.state == state if state is not None else HostRow.state != HOST_RELEASED
+        query, counting = query.where(matches), counting.where(matches)
         if limit is not None:
             query = query.limit(limit)
         async with self._sessions() as session:
@@ -134,7 +153,7 @@ class HostService:
             )
 
     async def count_by_state(self) -> dict[str, int]:
-        counts = {HOST_CONNECTED: 0, HOST_DISCONNECTED: 0}
+        counts = {HOST_CONNECTED: 0, HOST_DISCONNECTED: 0, HOST_RELEASED: 0}
         async with self._sessions() as session:
             rows = await session.execute(
                 select(HostRow.state, func.count()).group_by(HostRow.state)
@@ -144,8 +163,19 @@ class HostService:
         return counts
 
 
+_STATES: dict[str, HostState] = {HOST_CONNECTED: "connected", HOST_RELEASED: "released"}
+
+
 def _state(value: str) -> HostState:
-    return "connected" if value == HOST_CONNECTED else "disconnected"
+    return _STATES.get(value, "disconnected")
+
+
+def _reconnected_after_release(hello: Hello, at: datetime) -> Event:
+    message = (
+        f"host {hello.host_id} ({hello.hostname}) connected again after it was released:"
+        " its machine is still running; release it again or stop its agent"
+    )
+    return Event("host.reconnected_after_release", message, hello.host_id, "warning", at=at)
 
 
 def to_view(row: HostRow, drain: HostDrainRow | None = None) -> HostView:

@@ -102,6 +102,8 @@ def pool_to_proto(view: PoolView) -> admin_pb2.WarmPool:
         target=view.target,
         enabled=view.enabled,
         max_idle_s=view.max_idle_s,
+        team_id=view.team_id or "",
+        shared=view.shared,
     )
     set_times(message, created_at=view.created_at, updated_at=view.updated_at)
     return message

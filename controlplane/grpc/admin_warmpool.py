@@ -69,11 +69,14 @@ class WarmPoolRpcs(AdminBase):
 
 
 def provision_request(request: admin_pb2.ProvisionWarmPoolRequest) -> PoolRequest:
-    """The request checked as `POST /warmpool/provision` checks its body (gpu_count 0: 1)."""
+    """The request checked as `POST /warmpool/provision` checks its body (gpu_count 0: 1;
+    an empty team_id: none)."""
     return checked(
         gpu_type=request.gpu_type,
         gpu_count=request.gpu_count or 1,
         region=request.region,
         target=request.target,
         max_idle_s=request.max_idle_s,
+        team_id=request.team_id or None,
+        shared=request.shared,
     )

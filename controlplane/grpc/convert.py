@@ -40,6 +40,7 @@ _SEVERITY_TO_PROTO: dict[Severity, common_pb2.Severity.ValueType] = {
 _STATE_TO_PROTO: dict[HostState, admin_pb2.HostState.ValueType] = {
     "connected": admin_pb2.HOST_STATE_CONNECTED,
     "disconnected": admin_pb2.HOST_STATE_DISCONNECTED,
+    "released": admin_pb2.HOST_STATE_RELEASED,
 }
 
 
@@ -66,6 +67,7 @@ def assignment_from_proto(message: agent_pb2.Assignment) -> Assignment:
         epoch=message.epoch,
         repository=message.repository,
         fence_after_s=message.fence_after_ms / 1000,
+        fenced=message.fenced,
     )
 
 
@@ -190,6 +192,8 @@ def _payload(action: Action) -> tuple[str, Message]:  # noqa: PLR0911 (one retur
             repository=action.repository,
             snapshot_ids=action.snapshot_ids,
             repository_key=key_bytes(action.repository_key),
+            instance_id=action.instance_id,
+            require_encrypted=action.require_encrypted,
         )
     if isinstance(action, Assign):
         return "assign", agent_pb2.Assign(assignment=assignment_to_proto(action.assignment))

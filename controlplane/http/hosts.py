@@ -33,6 +33,8 @@ class HostController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
         offset: Offset = 0,
     ) -> HostPage:
+        """Every host but those `released` (given back to their provider on purpose);
+        `?state=released` lists those, `?state=connected` or `disconnected` the others."""
         page = await control_plane.services.hosts.list(state=host_state, limit=limit, offset=offset)
         return HostPage(page.items, page.total, limit, offset)
 

@@ -150,19 +150,24 @@ class OperationSteps:
             )
         )
 
-    async def _release(self, instance: InstanceRow, lease_id: str | None = None) -> None:
-        """Gives back the instance's lease, or `lease_id` (one it held before)."""
-        if lease_id := lease_id or instance.lease_id:
-            await self._providers.get(instance.provider).release(lease_id)
+    async def _release(
+        self, instance: InstanceRow, lease_id: str | None = None, host_id: str | None = None
+    ) -> None:
+        """Gives back the instance's lease, or `lease_id` on `host_id` (one it held before)."""
+        if lease_id is None:
+            lease_id, host_id = instance.lease_id, instance.host_id
+        if lease_id:
+            await self._providers.release(instance.provider, lease_id, host_id)
 
     async def release_quietly(
         self, instance: InstanceRow, lease_id: str | None = None, host_id: str | None = None
     ) -> bool:
         """Releases the instance's lease (or `lease_id` on `host_id`, a lease it held
         before), reporting (not raising) a provider's refusal."""
-        lease_id, host_id = lease_id or instance.lease_id, host_id or instance.host_id
+        if lease_id is None:
+            lease_id, host_id = instance.lease_id, instance.host_id
         try:
-            await self._release(instance, lease_id)
+            await self._release(instance, lease_id, host_id)
         except Exception as err:
             message = (
                 f"host {host_id} (lease {lease_id}) could not be "

@@ -12,13 +12,14 @@ from ..db.models import InstanceRow, OperationRow
 from ..errors import TorporError
 from ..failover import placements
 from ..fleet.schemas import Assignment
-from ..providers.base import HostSpec, Placement
+from ..providers.base import HostSpec, Placement, Provider
 from ..repository_keys.keyring import RepositoryKeyring
 from ..repository_keys.wrapping import RepositoryKeyError
 from ..warmpool.claims import claimed_event
 from . import journal
 from .agents import Fenced
 from .orchestration import DONE, OperationSteps
+from .providers import Providers
 from .states import Action
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,26 @@ def assignment_of(
     repository = str((instance.placement or {}).get("repository", ""))
     key = keys.open(instance.id, instance.wrapped_repository_key)
     return Assignment(instance.id, instance.epoch, repository, fence_after_s, key)
+
+
+def fence_after_for(instance: InstanceRow, providers: Providers, fence_after_s: float) -> float:
+    """The self-fence bound sent to the instance's host: 0 (never) when its provider
+    confirms a release (`Provider.confirms_release`) and the host has a lease to release —
+    a failover then replaces it only once the release returned, so no outage of the
+    control plane needs to stop its work. Else `fence_after_s`: nothing can confirm the
+    host is gone, so it must stop on its own before a failover may start a replacement."""
+    try:
+        provider = providers.get(instance.provider)
+    except TorporError:  # not registered (yet): assume the worst
+        return fence_after_s
+    if instance.lease_id and confirms_release(provider):
+        return 0.0
+    return fence_after_s
+
+
+def confirms_release(provider: Provider) -> bool:
+    """A provider that does not say is taken as one that cannot confirm (the safe side)."""
+    return bool(getattr(provider, "confirms_release", False))
 
 
 class PlacementSteps(OperationSteps):
@@ -73,7 +94,8 @@ class PlacementSteps(OperationSteps):
         following = "configure" if operation.kind == "create" else "restore"
         assert instance.host_id and operation.command_id
         try:
-            assignment = assignment_of(instance, self.timeouts.fence_after_s, self.repository_keys)
+            bound_s = fence_after_for(instance, self._providers, self.timeouts.fence_after_s)
+            assignment = assignment_of(instance, bound_s, self.repository_keys)
         except RepositoryKeyError as err:
             await self._placement_failed(operation, instance, err.message)
             return DONE

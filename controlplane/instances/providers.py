@@ -18,6 +18,10 @@ class Providers(Protocol):
 
     async def offers(self) -> list[Offer]: ...
 
+    async def release(
+        self, name: str, lease_id: str, host_id: str | None, *, lost: bool = False
+    ) -> None: ...
+
 
 async def choose(providers: Providers, spec: HostSpec, wanted: str | None) -> str:
     """The provider that places `spec`; InvalidArgument naming the field no offer matches."""

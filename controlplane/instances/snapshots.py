@@ -171,7 +171,9 @@ class SnapshotService:
         return doomed
 
     async def forget_all(self, instance: InstanceRow) -> None:
-        """The instance is being deleted: every snapshot goes, pinned ones included."""
+        """The instance is being deleted: its whole repository goes, pinned snapshots and
+        any manifest no record names (a fenced writer's, a damaged one) included; forgetting
+        snapshot by snapshot would stop at the first manifest prune cannot read."""
         async with self._sessions() as session:
             ids = list(
                 await session.scalars(
@@ -181,8 +183,8 @@ class SnapshotService:
                     )
                 )
             )
+        await self._providers.get(instance.provider).delete_repository(instance.id)
         if ids:
-            await self._forget(instance, ids)
             await self._mark_deleted(ids)
 
     async def _mark_deleted(self, ids: list[str]) -> None:

@@ -2,10 +2,12 @@
 
 provisioning → running → hibernating → hibernated → waking → running, plus failed and
 deleted; running → failing_over → running when a host is lost (or hibernated, its snapshot
-the way back, when no new host could take it). A user's request that the current state
-does not allow is a Conflict (409) that names the state and says what to do instead; the
-orchestration's own steps go through the same table, so a bug that skips a step fails
-loudly instead of corrupting an instance.
+the way back, when no new host could take it); running → fenced → running when the host
+stopped the instance's work on its own (it lost the control plane past its fence bound)
+and is re-assigned in place at a new epoch (or fenced → failing_over when it is gone).
+A user's request that the current state does not allow is a Conflict (409) that names
+the state and says what to do instead; the orchestration's own steps go through the same
+table, so a bug that skips a step fails loudly instead of corrupting an instance.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ class InstanceState(StrEnum):
     HIBERNATED = "hibernated"
     WAKING = "waking"
     FAILING_OVER = "failing_over"
+    FENCED = "fenced"
+    """Its host fenced itself (its work was stopped, snapshots are refused): never shown
+    as running; the control plane re-assigns it in place or fails it over."""
     FAILED = "failed"
     DELETED = "deleted"
 
@@ -43,6 +48,9 @@ class Action(StrEnum):
     FAILED_OVER = "failed_over"
     FAILOVER_FAILED = "failover_failed"
     FAILOVER_ABORTED = "failover_aborted"
+    FAILOVER_ABORTED_FENCED = "failover_aborted_fenced"
+    FENCE = "fence"
+    REASSIGNED = "reassigned"
 
 
 S = InstanceState
@@ -56,21 +64,29 @@ TRANSITIONS: dict[Action, tuple[frozenset[InstanceState], InstanceState]] = {
     Action.PROVISIONED: (frozenset({S.PROVISIONING}), S.RUNNING),
     Action.PROVISION_FAILED: (frozenset({S.PROVISIONING}), S.FAILED),
     # Not while hibernating or waking: the host and the snapshot are in flux.
-    Action.DELETE: (frozenset({S.PROVISIONING, S.RUNNING, S.HIBERNATED, S.FAILED}), S.DELETED),
+    Action.DELETE: (
+        frozenset({S.PROVISIONING, S.RUNNING, S.HIBERNATED, S.FAILED, S.FENCED}),
+        S.DELETED,
+    ),
     Action.FAIL: (frozenset(set(S) - {S.DELETED, S.FAILED}), S.FAILED),
-    Action.FAIL_OVER: (frozenset({S.RUNNING}), S.FAILING_OVER),
+    Action.FAIL_OVER: (frozenset({S.RUNNING, S.FENCED}), S.FAILING_OVER),
     Action.FAILED_OVER: (frozenset({S.FAILING_OVER}), S.RUNNING),
     # No host could take it: the latest snapshot is its way back (wake it later).
     Action.FAILOVER_FAILED: (frozenset({S.FAILING_OVER}), S.HIBERNATED),
     # Nothing to restore (no snapshot, and the last one failed): it stays where it was.
     Action.FAILOVER_ABORTED: (frozenset({S.FAILING_OVER}), S.RUNNING),
+    # The same, for an instance that was fenced when the failover began: still fenced.
+    Action.FAILOVER_ABORTED_FENCED: (frozenset({S.FAILING_OVER}), S.FENCED),
+    # The host reports it fenced itself; an Assign at a higher epoch (same host) lifts it.
+    Action.FENCE: (frozenset({S.RUNNING}), S.FENCED),
+    Action.REASSIGNED: (frozenset({S.FENCED}), S.RUNNING),
 }
 """action -> (the states it is allowed from, the state it leads to)."""
 
 INITIAL_STATE = S.PROVISIONING
 """Where `create` puts a new instance."""
 
-SETTLED = frozenset({S.RUNNING, S.HIBERNATED, S.FAILED, S.DELETED})
+SETTLED = frozenset({S.RUNNING, S.HIBERNATED, S.FAILED, S.DELETED, S.FENCED})
 """States no operation is in the middle of."""
 
 _HINTS: dict[InstanceState, str] = {
@@ -80,6 +96,10 @@ _HINTS: dict[InstanceState, str] = {
     S.HIBERNATED: "wake it first",
     S.WAKING: "wait until it is running",
     S.FAILING_OVER: "wait until it is running on its new host",
+    S.FENCED: (
+        "its host stopped its work after losing the control plane; wait until it is "
+        "re-assigned (when the host is back) or failed over (when it is gone)"
+    ),
     S.FAILED: "delete it and create a new one",
     S.DELETED: "it no longer exists",
 }

@@ -58,6 +58,15 @@ class Provider(Protocol):
     `request_id`/`lease_id`: the control plane retries after a crash or a restart."""
 
     name: str
+    confirms_release: bool
+    """True when a returned `release` means the host is gone — its processes dead, for
+    sure (local: the process group killed; a cloud: the machine terminated). The control
+    plane then tells such hosts never to fence themselves (`fence_after_ms` 0): a failover
+    replaces one only after its release returned, so a control-plane outage of any length
+    costs no running work. False (an operator's own machines, nothing to terminate): the
+    host self-fences after `TORPOR_FENCE_AFTER_S` without the control plane, and a
+    failover that could not fence it waits that bound out (docs/design.md, "Failover and
+    fencing")."""
 
     async def offers(self) -> list[Offer]:
         """Every (gpu type, count, region) this provider can place, with its price."""
@@ -71,14 +80,27 @@ class Provider(Protocol):
         offer matches, Unavailable when none can be had now."""
         ...
 
-    async def release(self, lease_id: str) -> None:
-        """Stops the host and deletes what lived on it; releasing twice is a no-op."""
+    async def release(self, lease_id: str, *, lost: bool = False) -> None:
+        """Stops the host and deletes what lived on it; releasing twice is a no-op.
+
+        `lost`: the control plane declared the host lost (silent past ttl+grace; it may be
+        frozen or partitioned, not dead), so it is killed outright — SIGKILL, a cloud's
+        terminate — with no graceful stop to wait for: a frozen host must not delay its
+        instance's failover. Callers go through `ProviderRegistry.release`, which tells the
+        hub first, so a host given back is never reported lost."""
         ...
 
     async def forget_snapshots(self, instance_id: str, snapshot_ids: list[str]) -> None:
         """Removes these snapshots of the instance from its repository (unreferenced data
         is pruned); an id already gone is skipped. The control plane calls it for retention,
         `DELETE /snapshots/{id}` and when the instance is deleted."""
+        ...
+
+    async def delete_repository(self, instance_id: str) -> None:
+        """The instance is deleted: its whole snapshot repository goes, manifests no record
+        names included (one a fenced host wrote after its epoch had ended), so nothing of
+        it outlives the instance; a no-op when there is none. Called after
+        `forget_snapshots`, and again if a delete is resumed."""
         ...
 
     async def close(self) -> None:

@@ -26,6 +26,7 @@ def build_provider(settings: Settings, services: Services, grpc_port: int) -> Pr
         price_table=settings.local_price_table,
         simulate_gpus=settings.local_simulate_gpus,
         start_timeout_s=settings.local_agent_start_timeout_s,
+        stop_timeout_s=settings.local_agent_stop_timeout_s,
         idle=IdleOverrides(
             window_s=settings.local_idle_window_s,
             grace_s=settings.local_idle_grace_s,

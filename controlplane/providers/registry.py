@@ -2,17 +2,28 @@
 
 Created empty with the services and filled by the runtime once the gRPC port is known
 (the local provider's agents need it), so domain code asks `services.providers.get()`
-and tests may register a fake provider on services built without a runtime.
+and tests may register a fake provider on services built without a runtime. Every host
+the control plane gives back goes through `release`, so the hub hears of it first.
 """
 
 from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 from ..errors import InvalidArgument, Unavailable
 from .base import Offer, Provider
 
 
+class ReleaseWatch(Protocol):
+    """Who must know a host is given back on purpose (the hub, fleet/hub.py)."""
+
+    def releasing(self, host_id: str | None) -> AbstractAsyncContextManager[None]: ...
+
+
 class ProviderRegistry:
-    def __init__(self) -> None:
+    def __init__(self, watch: ReleaseWatch) -> None:
+        self._watch = watch
         self._providers: dict[str, Provider] = {}
         self._default: str | None = None
 
@@ -32,6 +43,17 @@ class ProviderRegistry:
             known = ", ".join(sorted(self._providers))
             raise InvalidArgument(f"unknown provider {name!r}; use {known}", field="provider")
         return provider
+
+    async def release(
+        self, name: str, lease_id: str, host_id: str | None, *, lost: bool = False
+    ) -> None:
+        """Gives `lease_id` (host `host_id`, None if it never joined) back to provider
+        `name`: the hub hears first, so its stream ending is not a loss, and the host is
+        `released` once the provider returned. `lost`: kill it outright (Provider.release).
+        Raises what the provider raises (the host is then expected again)."""
+        provider = self.get(name)
+        async with self._watch.releasing(host_id):
+            await provider.release(lease_id, lost=lost)
 
     @property
     def names(self) -> list[str]:

@@ -4,8 +4,10 @@ A claim is one conditional UPDATE (`state = ready` → `claimed`) per candidate,
 concurrent claims can never take the same host on SQLite or PostgreSQL: the loser sees
 no row changed and tries the next candidate. A host is never handed out when it is the
 host the instance is leaving (`avoid_host_id`), when an instance runs on it, when the
-fleet knows it as disconnected, or when it is being drained. Candidates that already
-prefetched the instance's latest snapshot come first. The claim's request id is stored,
+fleet knows it as disconnected, or when it is being drained, and only from a pool that
+serves the instance's team: its team's own pool, or a shared one (design.md "Warm pools",
+tenant isolation). Candidates that already prefetched the instance's latest snapshot come
+first, then the team's own pool before a shared one. The claim's request id is stored,
 so a retried wake gets the same standby back. The claim charges the standby's interval
 to the savings ledger in its own transaction (cost.py). `peek` answers, claiming
 nothing, which standby a claim would take.
@@ -16,12 +18,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torpor.common.timestamps import utc_now
 
-from ..db.models import HOST_DISCONNECTED, HostRow, InstanceRow, StandbyHostRow
+from ..db.models import HOST_DISCONNECTED, HostRow, InstanceRow, StandbyHostRow, WarmPoolRow
 from ..fleet.draining import draining_ids
 from ..instances.providers import Providers
 from ..instances.states import InstanceState
@@ -97,6 +99,7 @@ class PoolClaims:
         )
         lost = select(HostRow.id).where(HostRow.state == HOST_DISCONNECTED)
         query = select(StandbyHostRow).where(
+            StandbyHostRow.pool_id.in_(list(await _serving(session, spec.instance_id))),
             StandbyHostRow.state == READY,
             StandbyHostRow.gpu_type == spec.gpu_type,
             StandbyHostRow.gpu_count == spec.gpu_count,
@@ -111,7 +114,14 @@ class PoolClaims:
             query = query.where(StandbyHostRow.region == spec.region)
         found = list(await session.scalars(query.order_by(StandbyHostRow.acquired_at)))
         latest = await self._latest(session, spec.instance_id)
-        found.sort(key=lambda r: (latest not in (r.prefetched or []), r.region != spec.region))
+        own = await _serving(session, spec.instance_id, shared=False)
+        found.sort(
+            key=lambda r: (
+                latest not in (r.prefetched or []),
+                r.region != spec.region,
+                r.pool_id not in own,  # the team's own pool before a shared one
+            )
+        )
         return found
 
     async def _latest(self, session: AsyncSession, instance_id: str) -> str | None:
@@ -141,13 +151,30 @@ class PoolClaims:
         return True
 
     def _placement(self, row: StandbyHostRow, instance_id: str) -> Placement:
+        """The provider's facts about the host as its acquire gave them (workspace,
+        config, log: the shape of an acquired host's placement), the instance's repository
+        instead of the standby's own, and which standby of which pool it was."""
         assert row.host_id is not None and row.lease_id is not None
         provider = self._providers.get(row.provider)
         offer = Offer(
             row.provider, row.gpu_type, row.gpu_count, row.region, row.price_per_hour_cents
         )
-        details = {"standby": row.id, "pool": row.pool_id}
+        details = {str(k): str(v) for k, v in (row.details or {}).items()}
+        details |= {"standby": row.id, "pool": row.pool_id}
         repository = repository_url(provider, instance_id) if instance_id else ""
         if repository:
             details["repository"] = repository
         return Placement(row.provider, row.lease_id, row.host_id, offer, details)
+
+
+async def _serving(session: AsyncSession, instance_id: str, *, shared: bool = True) -> set[str]:
+    """The pools whose standbys the instance may be handed: its team's own, and (unless
+    `shared` is False) the shared ones. A host of another team's pool holds that team's
+    data (its cache), so it is never handed across teams."""
+    team = await session.scalar(select(InstanceRow.team_id).where(InstanceRow.id == instance_id))
+    owners = [WarmPoolRow.team_id == team] if team else []
+    if shared:
+        owners.append(WarmPoolRow.shared.is_(True))
+    if not owners:
+        return set()
+    return set(await session.scalars(select(WarmPoolRow.id).where(or_(*owners))))

@@ -67,6 +67,18 @@ class NoStandbys:
         return None
 
 
+POOL_KEYS = ("standby", "pool")
+"""What a placement says of the warm pool its host came from: empty for an acquired host."""
+
+
+def placement_details(placement: Placement) -> dict[str, str]:
+    """The details an instance's placement records, one shape whatever its source: the
+    provider's facts about the host (the local provider's `workspace`, `config`, `log`,
+    `repository`), and `standby` and `pool` — a claimed standby's ids, "" for a host
+    acquired for the instance (the savings ledger adds `price_per_hour_cents`)."""
+    return {key: "" for key in POOL_KEYS} | dict(placement.details)
+
+
 def claimed_event(instance_id: str, placement: Placement, purpose: str) -> Event | None:
     """`warmpool.claimed` when `placement` came from a standby (None for a new host);
     `purpose` is the operation that claimed it (wake, failover)."""

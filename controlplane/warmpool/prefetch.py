@@ -2,6 +2,12 @@
 serve (running or hibernated, same GPU type, count and region) goes into its chunk cache,
 so a wake or failover onto it downloads only what changed since.
 
+A standby may hold only what its pool's owner may read (design.md "Warm pools", tenant
+isolation): a team's pool prefetches only that team's instances; a shared pool only
+instances whose repository is encrypted, with `require_encrypted`, so its cache holds
+ciphertext of teams it does not serve yet — and the agent deletes everything not of the
+instance it is assigned before that instance's workload starts.
+
 Each order is an agent `Prefetch` command with a deterministic id (standby + snapshot), so
 a resend after a lost answer is answered from the agent's memory. One sequence of orders
 runs per standby at a time, in the background: a pass of the reconciler never waits on a
@@ -18,7 +24,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..db.models import InstanceRow, StandbyHostRow
+from ..db.models import InstanceRow, StandbyHostRow, WarmPoolRow
 from ..errors import TorporError
 from ..fleet.schemas import Prefetch
 from ..instances.agents import AgentCommands
@@ -43,6 +49,8 @@ class Wanted(NamedTuple):
     instance_id: str
     snapshot_id: str
     wrapped_key: bytes | None
+    shared: bool = False
+    """For a shared pool's standby: the agent must refuse an unencrypted repository."""
 
 
 class Prefetcher:
@@ -92,12 +100,12 @@ class Prefetcher:
     ) -> None:
         """One order at a time. The key goes with the order of its own repository only: a
         standby is never sent the key of an instance it is not prefetching for."""
-        for instance_id, snapshot_id, wrapped_key in wanted:
+        for instance_id, snapshot_id, wrapped_key, shared in wanted:
             repository = repository_url(self._providers.get(provider), instance_id)
             command_id = f"{standby_id}-pf-{snapshot_id[:24]}"
             try:  # a stored key that does not open (RepositoryKeyError) skips this one
                 key = self._keys.open(instance_id, wrapped_key)
-                order = Prefetch(repository, [snapshot_id], key)
+                order = Prefetch(repository, [snapshot_id], key, instance_id, shared)
                 await self._agents.run(host_id, command_id, order, self.timeout_s)
             except TorporError as err:
                 log.warning("standby %s: prefetch of %s failed: %s", standby_id, snapshot_id, err)
@@ -112,18 +120,27 @@ class Prefetcher:
 
 
 async def _wanted(session: AsyncSession, standby: StandbyHostRow) -> list[Wanted]:
-    """The latest snapshots of the instances this standby may serve."""
-    found = await session.execute(
-        select(InstanceRow.id, InstanceRow.latest_snapshot_id, InstanceRow.wrapped_repository_key)
-        .where(
-            InstanceRow.gpu_type == standby.gpu_type,
-            InstanceRow.gpu_count == standby.gpu_count,
-            InstanceRow.region == standby.region,
-            InstanceRow.state.in_(SERVED_STATES),
-            InstanceRow.deleted_at.is_(None),
-            InstanceRow.latest_snapshot_id.is_not(None),
-        )
-        .order_by(InstanceRow.state_changed_at.desc())
-        .limit(INSTANCES_PER_STANDBY)
+    """The latest snapshots of the instances this standby may serve and hold: its team's
+    (a team pool), or the encrypted ones of every team (a shared pool); none when its pool
+    is gone."""
+    pool = await session.get(WarmPoolRow, standby.pool_id)
+    if pool is None:
+        return []
+    query = select(
+        InstanceRow.id, InstanceRow.latest_snapshot_id, InstanceRow.wrapped_repository_key
+    ).where(
+        InstanceRow.gpu_type == standby.gpu_type,
+        InstanceRow.gpu_count == standby.gpu_count,
+        InstanceRow.region == standby.region,
+        InstanceRow.state.in_(SERVED_STATES),
+        InstanceRow.deleted_at.is_(None),
+        InstanceRow.latest_snapshot_id.is_not(None),
     )
-    return [Wanted(ident, snapshot, wrapped) for ident, snapshot, wrapped in found if snapshot]
+    if pool.shared:  # ciphertext only: never an unencrypted repository of another team
+        query = query.where(InstanceRow.wrapped_repository_key.is_not(None))
+    else:
+        query = query.where(InstanceRow.team_id == pool.team_id)
+    found = await session.execute(
+        query.order_by(InstanceRow.state_changed_at.desc()).limit(INSTANCES_PER_STANDBY)
+    )
+    return [Wanted(i, snap, key, pool.shared) for i, snap, key in found if snap]

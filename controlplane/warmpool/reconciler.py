@@ -161,9 +161,12 @@ class Reconciler:
                 return False
             ready.host_id, ready.lease_id = placement.host_id, placement.lease_id
             ready.price_per_hour_cents = placement.offer.price_per_hour_cents
+            ready.details = dict(placement.details)  # its claim's placement gets them too
             ready.acquired_at = ready.acquired_at or utc_now()
             ready.state = READY
-        log.info("warm pool %s: standby %s ready on host %s", row.pool_id, row.id, row.host_id)
+        log.info(
+            "warm pool %s: standby %s ready on host %s", row.pool_id, row.id, placement.host_id
+        )
         return True
 
     async def release(self, standby_id: str) -> None:
@@ -174,9 +177,9 @@ class Reconciler:
             if row is None or row.state not in (READY, RELEASING):
                 return
             row.state = RELEASING
-            provider_name, lease_id = row.provider, row.lease_id
+            provider_name, lease_id, host_id = row.provider, row.lease_id, row.host_id
         if lease_id:
-            await self._providers.get(provider_name).release(lease_id)
+            await self._providers.release(provider_name, lease_id, host_id)
         async with self._sessions.begin() as session:
             row = await session.get(StandbyHostRow, standby_id, with_for_update=True)
             if row is not None and row.state == RELEASING:

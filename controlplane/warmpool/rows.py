@@ -71,6 +71,8 @@ def new_pool(provider: str, gpu_type: str, gpu_count: int, region: str) -> WarmP
         max_idle_s=0,
         created_at=now,
         updated_at=now,
+        team_id="",
+        shared=True,
     )
 
 
@@ -88,6 +90,7 @@ def new_standby(pool: WarmPoolRow) -> StandbyHostRow:
         prefetched=[],
         created_at=utc_now(),
         error="",
+        details={},
     )
 
 
@@ -110,6 +113,8 @@ def pool_view(row: WarmPoolRow) -> PoolView:
         max_idle_s=row.max_idle_s,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        team_id=row.team_id or None,
+        shared=row.shared,
     )
 
 

@@ -25,6 +25,10 @@ class PoolRequest:
     region: str
     target: int
     max_idle_s: int
+    team_id: str | None = None
+    """The team whose instances the pool serves; None for a shared pool."""
+    shared: bool = True
+    """Every team's: prefetches only encrypted repositories, so its hosts cache ciphertext."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class PoolView:
     max_idle_s: int
     created_at: datetime
     updated_at: datetime
+    team_id: str | None = None
+    """The team whose instances it serves; None when shared."""
+    shared: bool = False
 
 
 @dataclass(frozen=True)

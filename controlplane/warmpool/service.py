@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torpor.common.timestamps import utc_now
 
-from ..db.models import InstanceRow, StandbyHostRow, WarmPoolRow
-from ..errors import Conflict
+from ..db.models import InstanceRow, StandbyHostRow, TeamRow, WarmPoolRow
+from ..errors import Conflict, InvalidArgument
 from ..instances.providers import Providers, choose
 from ..instances.states import InstanceState
 from ..providers.base import HostSpec
@@ -46,11 +46,17 @@ class WarmPoolService:
         self.reconciler = reconciler
 
     async def provision(self, request: PoolRequest) -> tuple[PoolView, bool]:
-        """Creates the pool for (provider, GPU type, count, region) or updates its target
-        and idle limit; True when created. InvalidArgument naming the field no offer has."""
+        """Creates the pool for (provider, GPU type, count, region, team or shared) or
+        updates its target and idle limit; True when created. InvalidArgument naming the
+        field no offer has, or `team_id` for a team that does not exist."""
         spec = HostSpec(request.gpu_type, request.gpu_count, request.region)
         provider = await choose(self._providers, spec, None)
+        team_id = "" if request.shared else request.team_id or ""
         async with self._sessions.begin() as session:
+            if team_id and await session.get(TeamRow, team_id) is None:
+                raise InvalidArgument(
+                    f"team_id: no team {team_id}; see GET /api/v1/teams", field="team_id"
+                )
             pool = await session.scalar(
                 select(WarmPoolRow)
                 .where(
@@ -58,12 +64,14 @@ class WarmPoolService:
                     WarmPoolRow.gpu_type == spec.gpu_type,
                     WarmPoolRow.gpu_count == spec.gpu_count,
                     WarmPoolRow.region == spec.region,
+                    WarmPoolRow.team_id == team_id,
                 )
                 .with_for_update()
             )
             created = pool is None
             if pool is None:
                 pool = rows.new_pool(provider, spec.gpu_type, spec.gpu_count, spec.region)
+                pool.team_id, pool.shared = team_id, not team_id
                 session.add(pool)
             pool.target, pool.max_idle_s = request.target, request.max_idle_s
             pool.updated_at = utc_now()

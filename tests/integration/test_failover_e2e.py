@@ -29,6 +29,7 @@ from tests.integration.test_instance_lifecycle_e2e import (
     wait_for_state,
 )
 from tests.support.accounts import Account, sign_up
+from tests.support.cannot_confirm import without_confirmation
 from tests.support.controlplane import fast_settings
 from tests.support.http import ApiClient, running_api
 from tests.support.trees import describe, make_tree
@@ -138,15 +139,18 @@ async def test_kill_9_fails_over_and_the_old_agent_is_fenced(
 async def test_a_partitioned_host_is_fenced_and_its_work_stopped(
     api: ApiClient, tmp_path: Path
 ) -> None:
+    # A provider that cannot confirm a release (an operator's own machines): only then does
+    # a host get a self-fence bound (the local provider confirms: its hosts never fence).
+    without_confirmation(api.services.providers)
     owner = await sign_up(api.http)
     first, saved = await running_with_work(api, owner)
     provider = api.services.providers.get("local")
     real_release = provider.release
 
-    async def cloud_api_down(lease_id: str) -> None:  # the partitioned host stays up
+    async def cloud_api_down(lease_id: str, *, lost: bool = False) -> None:  # it stays up
         if lease_id == _lease_of(first):
             raise Unavailable("the cloud API did not answer")
-        await real_release(lease_id)
+        await real_release(lease_id, lost=lost)
 
     provider.release = cloud_api_down  # type: ignore[method-assign]
     assigned: list[datetime] = []

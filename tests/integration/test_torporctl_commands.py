@@ -228,9 +228,12 @@ async def _warmpool(api: ApiClient, token: str, ident: str) -> None:
     """Target 0: the pool's bookkeeping without starting standby hosts."""
     assert "no warm pools" in (await ctl(api, token, "warmpool")).out
     instance = (await ctl(api, token, "-o", "json", "instance", ident)).json()
-    offer = ("--gpu-type", instance["gpu_type"], "--region", instance["region"])
+    offer = ("--gpu-type", instance["gpu_type"], "--region", instance["region"], "--shared")
     made = await ctl(api, token, "warmpool", "provision", *offer, "--target", "0")
-    assert made.code == 0 and " created: 1x " in made.out, made.err
+    assert made.code == 0 and " created: 1x " in made.out and " for shared," in made.out, made.err
+    team = ("--gpu-type", instance["gpu_type"], "--region", instance["region"], "--team")
+    nobody = await ctl(api, token, "warmpool", "provision", *team, "t-nobody", "--target", "0")
+    assert nobody.code == 1 and "team_id: no team t-nobody" in nobody.err, nobody.err
     again = await ctl(
         api,
         token,

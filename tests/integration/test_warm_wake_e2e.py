@@ -53,7 +53,9 @@ async def test_a_wake_claims_the_warm_standby_that_prefetched_it(
             snapshot_a = manual.json()["id"]
 
             pool = await http.post(
-                "/api/v1/warmpool/provision", json={**SPEC, "target": 1}, headers=operator.headers
+                "/api/v1/warmpool/provision",
+                json={**SPEC, "target": 1, "team_id": owner.team_id},
+                headers=operator.headers,
             )
             assert pool.status_code == 201, pool.text
             await pools.reconciler.tick()

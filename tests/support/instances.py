@@ -38,9 +38,15 @@ SPEC = {"gpu_type": "H100", "gpu_count": 1, "region": "paper-1"}
 @dataclass
 class PaperProvider:
     name: str = "paper"
+    confirms_release: bool = False
+    """Like an operator's own machines: hosts get the self-fence bound (tests of fencing
+    set it True to play a cloud whose terminate is final)."""
     acquired: dict[str, Placement] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
+    killed: list[str] = field(default_factory=list)
+    """Leases released with `lost=True` (killed outright: a host declared lost)."""
     forgotten: list[str] = field(default_factory=list)
+    repositories_deleted: list[str] = field(default_factory=list)
     refuse: bool = False
     host_id: str | None = None
     """The host every placement names (a test's scripted agent); None: one per lease."""
@@ -58,11 +64,16 @@ class PaperProvider:
             )
         return self.acquired[request_id]
 
-    async def release(self, lease_id: str) -> None:
+    async def release(self, lease_id: str, *, lost: bool = False) -> None:
         self.released.append(lease_id)
+        if lost:
+            self.killed.append(lease_id)
 
     async def forget_snapshots(self, instance_id: str, snapshot_ids: list[str]) -> None:
         self.forgotten.extend(snapshot_ids)
+
+    async def delete_repository(self, instance_id: str) -> None:
+        self.repositories_deleted.append(instance_id)
 
     async def close(self) -> None:
         return None

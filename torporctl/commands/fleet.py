@@ -13,6 +13,7 @@ from .base import Handler, Subparsers
 STATE_FILTERS = {
     "connected": admin_pb2.HOST_STATE_CONNECTED,
     "disconnected": admin_pb2.HOST_STATE_DISCONNECTED,
+    "released": admin_pb2.HOST_STATE_RELEASED,  # given back on purpose: listed only so
 }
 
 

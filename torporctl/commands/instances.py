@@ -12,7 +12,7 @@ from torpor.proto.v1 import admin_pb2
 
 from .base import Handler, Subparsers
 
-STATES = ("provisioning", "running", "hibernating", "hibernated", "waking", "failed")
+STATES = ("provisioning", "running", "hibernating", "hibernated", "waking", "fenced", "failed")
 POLL_INTERVAL_S = 0.5
 MOVING = ("provisioning", "hibernating", "waking", "failing_over")
 """States an operation passes through: still under way even when a read falls between

@@ -43,6 +43,13 @@ def register(commands: Subparsers) -> dict[str, Handler]:
         default=0,
         help="release (and replace) a standby unclaimed this long, e.g. 6h (default: never)",
     )
+    owner = provision.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--team", default="", help="the team whose instances the pool serves")
+    owner.add_argument(
+        "--shared",
+        action="store_true",
+        help="serve every team; standbys prefetch only encrypted repositories",
+    )
     for name, help_text in ONE_POOL.items():
         actions.add_parser(name, help=help_text).add_argument("pool_id")
     return {"warmpool": warmpool_cmd}
@@ -73,6 +80,8 @@ def _provision(client: AdminClient, args: argparse.Namespace) -> str:
         region=args.region,
         target=args.target,
         max_idle_s=args.max_idle_s,
+        team_id=args.team,
+        shared=args.shared,
     )
     reply = client.call("ProvisionWarmPool", request)
     if args.output == "json":

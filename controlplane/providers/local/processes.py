@@ -14,10 +14,15 @@ import signal
 import sys
 from pathlib import Path
 
+import psutil
+
+from torpor.common.processes import processes_working_in, works_in
+
 from ...errors import Unavailable
 
 AGENT_EXECUTABLE = "torpor-agent"
 POLL_S = 0.05
+KILL_WAIT_S = 10.0  # SIGKILL cannot be ignored: longer means stuck in uninterruptible sleep
 _spawned: set[int] = set()  # our own children: only those are reaped (waitpid)
 
 
@@ -79,6 +84,42 @@ async def stop_agent(pid: int, config: Path, timeout_s: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, sig)
         await _gone(pid, config, timeout_s)
+
+
+async def kill_agent(pid: int, config: Path, timeout_s: float = KILL_WAIT_S) -> None:
+    """SIGKILL to the agent's whole process group at once, then waits until it is gone
+    (reaped, if it is our child). For a host declared lost: a frozen (SIGSTOPped) agent
+    would never act on SIGTERM, so waiting for it only delays the failover. Raises
+    Unavailable if the process is still there after `timeout_s` (stuck in the kernel)."""
+    if not is_agent_of(pid, config):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    await _gone(pid, config, timeout_s)
+    if is_agent_of(pid, config):
+        raise Unavailable(f"local agent pid {pid} survived SIGKILL for {timeout_s:g} s")
+
+
+async def end_leftovers(folder: Path, timeout_s: float = KILL_WAIT_S) -> list[int]:
+    """SIGKILL to every process still working in a released host's `folder` once its
+    agent is gone (a workload started in a session of its own is outside the agent's
+    process group), then waits for them to end: the local provider confirms releases
+    (`confirms_release`), so a release must leave nothing of the host running. Returns
+    the pids it found; raises Unavailable if one outlives `timeout_s`."""
+    return await asyncio.to_thread(_end_leftovers, folder, timeout_s)
+
+
+def _end_leftovers(folder: Path, timeout_s: float) -> list[int]:
+    found = processes_working_in(folder, spared={os.getpid(), os.getppid()})
+    for process in found:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    _, alive = psutil.wait_procs(found, timeout=timeout_s)
+    alive = [p for p in alive if works_in(p, folder.resolve())]  # zombies have ended
+    if alive:
+        pids = ", ".join(str(p.pid) for p in alive)
+        raise Unavailable(f"processes {pids} in {folder} survived SIGKILL for {timeout_s:g} s")
+    return [process.pid for process in found]
 
 
 async def _gone(pid: int, config: Path, timeout_s: float) -> None:

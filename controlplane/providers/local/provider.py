@@ -2,8 +2,9 @@
 
 acquire: a join token, the host's folder and agent.toml (its own workspace, the instance's
 snapshot repository, simulated GPUs), then the agent process; done when its agent has
-joined and its stream is up. release: stop the process group, delete the host's folder,
-workspace included, so a wake that works proves the snapshot carried the data.
+joined and its stream is up. release: stop the process group (kill it, for a host declared
+lost), kill what still works in the host's folder (a job started with setsid), delete the
+folder, workspace included, so a wake that works proves the snapshot carried the data.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class LocalSettings:
 
 class LocalProvider:
     name = PROVIDER
+    confirms_release = True  # release kills the agent's process group: nothing outlives it
 
     def __init__(
         self,
@@ -114,13 +116,15 @@ class LocalProvider:
                 await self._start(lease)
             return self._placement(lease, offer)
 
-    async def release(self, lease_id: str) -> None:
+    async def release(self, lease_id: str, *, lost: bool = False) -> None:
+        """Stops the host's agent (SIGTERM, SIGKILL after `stop_timeout_s`; `lost`: SIGKILL
+        at once, a frozen agent would only sit out the wait) and deletes its folder."""
         if not LEASE_ID.match(lease_id):
             return  # not one of ours: nothing to release
         async with self._locks[lease_id]:
             lease = self._leases.get(lease_id)
             if lease is not None:
-                await self._destroy(lease)
+                await self._destroy(lease, lost=lost)
 
     async def forget_snapshots(self, instance_id: str, snapshot_ids: list[str]) -> None:
         """Through `torpor-agent snapshot forget` on the instance's repository (its key, if
@@ -128,6 +132,12 @@ class LocalProvider:
         executable = processes.agent_executable()
         repository, key = self._layout.repository(instance_id), await self._keys.of(instance_id)
         await snapshots.forget(executable, repository, snapshot_ids, key)
+
+    async def delete_repository(self, instance_id: str) -> None:
+        """Removes the instance's repository folder (nothing else shares it)."""
+        repository = self._layout.repository(instance_id)
+        await asyncio.to_thread(snapshots.delete_repository, repository)
+        log.info("deleted the snapshot repository of instance %s (%s)", instance_id, repository)
 
     def repository_url(self, instance_id: str) -> str:
         """The instance's repository as any local host can open it (a warm standby restores
@@ -138,9 +148,11 @@ class LocalProvider:
         """Leaves the agents running: a control-plane restart must not stop instances."""
 
     async def stop_all(self) -> None:
-        """Releases every lease (tests and the demo clean up with this)."""
+        """Releases every lease (tests and the demo clean up with this), telling the hub
+        first as `ProviderRegistry.release` does: a host stopped on purpose is not lost."""
         for lease in self._leases.all():
-            await self.release(lease.lease_id)
+            async with self._hub.releasing(lease.host_id or None):
+                await self.release(lease.lease_id)
 
     # ---- acquire ---------------------------------------------------------------------
 
@@ -281,13 +293,20 @@ class LocalProvider:
 
     # ---- release ---------------------------------------------------------------------
 
-    async def _destroy(self, lease: Lease) -> None:
-        """Stops the agent, deletes the host's folder, then forgets the lease (in that
-        order: a crash part way leaves a record that the next release finishes)."""
+    async def _destroy(self, lease: Lease, *, lost: bool = False) -> None:
+        """Stops (or, `lost`, kills) the agent, deletes the host's folder, then forgets the
+        lease (in that order: a crash part way leaves a record the next release finishes)."""
         host = self._layout.host(lease.lease_id)
         pid = processes.find_agent(host.config, lease.pid)
-        if pid is not None:
+        if pid is not None and lost:
+            await processes.kill_agent(pid, host.config)
+            log.info("local host %s: agent killed (pid %d): it was lost", lease.lease_id, pid)
+        elif pid is not None:
             await processes.stop_agent(pid, host.config, self._settings.stop_timeout_s)
+        if left := await processes.end_leftovers(host.folder):
+            log.info(
+                "local host %s: killed %d process(es) left in its folder", lease.lease_id, len(left)
+            )
         await asyncio.to_thread(shutil.rmtree, host.folder, ignore_errors=True)
         self._leases.delete(lease.lease_id)
         log.info("local host %s released", lease.lease_id)

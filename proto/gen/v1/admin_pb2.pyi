@@ -32,12 +32,16 @@ class _HostStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HostState.V
     HOST_STATE_UNSPECIFIED: _HostState.ValueType  # 0
     HOST_STATE_CONNECTED: _HostState.ValueType  # 1
     HOST_STATE_DISCONNECTED: _HostState.ValueType  # 2
+    HOST_STATE_RELEASED: _HostState.ValueType  # 3
+    """given back to its provider on purpose"""
 
 class HostState(_HostState, metaclass=_HostStateEnumTypeWrapper): ...
 
 HOST_STATE_UNSPECIFIED: HostState.ValueType  # 0
 HOST_STATE_CONNECTED: HostState.ValueType  # 1
 HOST_STATE_DISCONNECTED: HostState.ValueType  # 2
+HOST_STATE_RELEASED: HostState.ValueType  # 3
+"""given back to its provider on purpose"""
 Global___HostState: _TypeAlias = HostState  # noqa: Y015
 
 @_typing.final
@@ -141,7 +145,7 @@ class ListHostsRequest(_message.Message):
 
     STATE_FIELD_NUMBER: _builtins.int
     state: Global___HostState.ValueType
-    """UNSPECIFIED: every host"""
+    """UNSPECIFIED: every host but RELEASED ones"""
     def __init__(
         self,
         *,
@@ -348,7 +352,7 @@ class Instance(_message.Message):
     team_id: _builtins.str
     name: _builtins.str
     state: _builtins.str
-    """provisioning, running, hibernating, hibernated, waking, failed, deleted"""
+    """provisioning, running, hibernating, hibernated, waking, failing_over, fenced, failed, deleted"""
     state_reason: _builtins.str
     gpu_type: _builtins.str
     gpu_count: _builtins.int
@@ -1226,6 +1230,8 @@ class WarmPool(_message.Message):
     MAX_IDLE_S_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    SHARED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     provider: _builtins.str
     gpu_type: _builtins.str
@@ -1234,6 +1240,10 @@ class WarmPool(_message.Message):
     target: _builtins.int
     enabled: _builtins.bool
     max_idle_s: _builtins.int
+    team_id: _builtins.str
+    """the team whose instances it serves; empty when shared"""
+    shared: _builtins.bool
+    """every team's: prefetches only encrypted repositories"""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1251,10 +1261,12 @@ class WarmPool(_message.Message):
         max_idle_s: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        team_id: _builtins.str = ...,
+        shared: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "enabled", b"enabled", "gpu_count", b"gpu_count", "gpu_type", b"gpu_type", "id", b"id", "max_idle_s", b"max_idle_s", "provider", b"provider", "region", b"region", "target", b"target", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "enabled", b"enabled", "gpu_count", b"gpu_count", "gpu_type", b"gpu_type", "id", b"id", "max_idle_s", b"max_idle_s", "provider", b"provider", "region", b"region", "shared", b"shared", "target", b"target", "team_id", b"team_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1412,6 +1424,8 @@ class ProvisionWarmPoolRequest(_message.Message):
     REGION_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
     MAX_IDLE_S_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    SHARED_FIELD_NUMBER: _builtins.int
     gpu_type: _builtins.str
     gpu_count: _builtins.int
     """0: 1"""
@@ -1419,6 +1433,12 @@ class ProvisionWarmPoolRequest(_message.Message):
     target: _builtins.int
     max_idle_s: _builtins.int
     """0: never released for idleness"""
+    team_id: _builtins.str
+    """Exactly one of the two (INVALID_ARGUMENT naming team_id or shared otherwise).
+    the team whose instances the pool serves
+    """
+    shared: _builtins.bool
+    """or every team's (encrypted repositories only)"""
     def __init__(
         self,
         *,
@@ -1427,10 +1447,12 @@ class ProvisionWarmPoolRequest(_message.Message):
         region: _builtins.str = ...,
         target: _builtins.int = ...,
         max_idle_s: _builtins.int = ...,
+        team_id: _builtins.str = ...,
+        shared: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["gpu_count", b"gpu_count", "gpu_type", b"gpu_type", "max_idle_s", b"max_idle_s", "region", b"region", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gpu_count", b"gpu_count", "gpu_type", b"gpu_type", "max_idle_s", b"max_idle_s", "region", b"region", "shared", b"shared", "target", b"target", "team_id", b"team_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from torpor.proto.v1 import common_pb2 as torpor_dot_proto_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btorpor/proto/v1/agent.proto\x12\ttorpor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctorpor/proto/v1/common.proto\"G\n\x0bJoinRequest\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x12\n\njoin_nonce\x18\x03 \x01(\t\"8\n\x0cJoinResponse\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x17\n\x0fhost_credential\x18\x02 \x01(\t\"\xb3\x02\n\x0c\x41gentMessage\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12!\n\x05hello\x18\n \x01(\x0b\x32\x10.torpor.v1.HelloH\x00\x12)\n\ttelemetry\x18\x0b \x01(\x0b\x32\x14.torpor.v1.TelemetryH\x00\x12!\n\x05\x65vent\x18\x0c \x01(\x0b\x32\x10.torpor.v1.EventH\x00\x12\x32\n\x0e\x63ommand_result\x18\r \x01(\x0b\x32\x18.torpor.v1.CommandResultH\x00\x12,\n\x0bidle_report\x18\x14 \x01(\x0b\x32\x15.torpor.v1.IdleReportH\x00\x12\x38\n\x11preemption_notice\x18\x15 \x01(\x0b\x32\x1b.torpor.v1.PreemptionNoticeH\x00\x42\t\n\x07payload\"\xa6\x02\n\x05Hello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12 \n\x04gpus\x18\x04 \x03(\x0b\x32\x12.torpor.v1.GpuInfo\x12,\n\x06labels\x18\x05 \x03(\x0b\x32\x1c.torpor.v1.Hello.LabelsEntry\x12-\n\tbooted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02os\x18\x07 \x01(\t\x12)\n\nassignment\x18\x08 \x01(\x0b\x32\x15.torpor.v1.Assignment\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x01\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x36\n\x07outputs\x18\x04 \x03(\x0b\x32%.torpor.v1.CommandResult.OutputsEntry\x12\x13\n\x0bsnapshot_id\x18\x05 \x01(\t\x12\x0e\n\x06\x66\x65nced\x18\x06 \x01(\x08\x1a.\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9a\x01\n\x0e\x43ontrolMessage\x12%\n\x07welcome\x18\n \x01(\x0b\x32\x12.torpor.v1.WelcomeH\x00\x12%\n\x07\x63ommand\x18\x0b \x01(\x0b\x32\x12.torpor.v1.CommandH\x00\x12/\n\theartbeat\x18\x0c \x01(\x0b\x32\x1a.torpor.v1.HeartbeatPolicyH\x00\x42\t\n\x07payload\"H\n\x0fHeartbeatPolicy\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x10\n\x08grace_ms\x18\x03 \x01(\r\"\xc0\x01\n\x07Welcome\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x16\n\x0eserver_version\x18\x02 \x01(\t\x12-\n\theartbeat\x18\x03 \x01(\x0b\x32\x1a.torpor.v1.HeartbeatPolicy\x12\x32\n\x0bidle_policy\x18\x04 \x01(\x0b\x32\x1d.torpor.v1.IdlePolicyOverride\x12)\n\nassignment\x18\x05 \x01(\x0b\x32\x15.torpor.v1.Assignment\"t\n\nAssignment\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x12\n\nrepository\x18\x03 \x01(\t\x12\x16\n\x0e\x66\x65nce_after_ms\x18\x04 \x01(\r\x12\x16\n\x0erepository_key\x18\x05 \x01(\x0c\"`\n\x10PreemptionNotice\x12,\n\x08\x64\x65\x61\x64line\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xa6\x03\n\x07\x43ommand\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x1f\n\x04ping\x18\n \x01(\x0b\x32\x0f.torpor.v1.PingH\x00\x12)\n\thibernate\x18\x14 \x01(\x0b\x32\x14.torpor.v1.HibernateH\x00\x12\x33\n\x0fset_idle_policy\x18\x15 \x01(\x0b\x32\x18.torpor.v1.SetIdlePolicyH\x00\x12%\n\x07restore\x18\x16 \x01(\x0b\x32\x12.torpor.v1.RestoreH\x00\x12\x30\n\rtake_snapshot\x18\x17 \x01(\x0b\x32\x17.torpor.v1.TakeSnapshotH\x00\x12#\n\x06\x61ssign\x18\x18 \x01(\x0b\x32\x11.torpor.v1.AssignH\x00\x12!\n\x05\x66\x65nce\x18\x19 \x01(\x0b\x32\x10.torpor.v1.FenceH\x00\x12\'\n\x08prefetch\x18\x1a \x01(\x0b\x32\x13.torpor.v1.PrefetchH\x00\x42\x06\n\x04kind\"3\n\x06\x41ssign\x12)\n\nassignment\x18\x01 \x01(\x0b\x32\x15.torpor.v1.Assignment\"&\n\x05\x46\x65nce\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\"L\n\x08Prefetch\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x14\n\x0csnapshot_ids\x18\x02 \x03(\t\x12\x16\n\x0erepository_key\x18\x03 \x01(\x0c\"\x17\n\x04Ping\x12\x0f\n\x07payload\x18\x01 \x01(\t\"\x84\x01\n\nIdleReport\x12\x0c\n\x04idle\x18\x01 \x01(\x08\x12.\n\nidle_since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08window_s\x18\x03 \x01(\r\x12&\n\x07signals\x18\x04 \x03(\x0b\x32\x15.torpor.v1.IdleSignal\"x\n\nIdleSignal\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12)\n\x07verdict\x18\x03 \x01(\x0e\x32\x18.torpor.v1.SignalVerdict\x12\x12\n\nidle_for_s\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"=\n\tHibernate\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x14\n\x07grace_s\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\n\n\x08_grace_s\">\n\rSetIdlePolicy\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.torpor.v1.IdlePolicyOverride\"\xad\x03\n\x12IdlePolicyOverride\x12\x15\n\x08window_s\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\'\n\x1agpu_util_threshold_percent\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\"\n\x15\x63pu_threshold_percent\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12*\n\x1dnetwork_threshold_bytes_per_s\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12&\n\x19resident_inactive_is_idle\x18\x05 \x01(\x08H\x04\x88\x01\x01\x12\x37\n\x12process_allow_list\x18\x06 \x01(\x0b\x32\x1b.torpor.v1.ProcessAllowList\x12\x14\n\x07grace_s\x18\x07 \x01(\rH\x05\x88\x01\x01\x42\x0b\n\t_window_sB\x1d\n\x1b_gpu_util_threshold_percentB\x18\n\x16_cpu_threshold_percentB \n\x1e_network_threshold_bytes_per_sB\x1c\n\x1a_resident_inactive_is_idleB\n\n\x08_grace_s\"!\n\x10ProcessAllowList\x12\r\n\x05names\x18\x01 \x03(\t\"J\n\x07Restore\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12\x12\n\nrepository\x18\x02 \x01(\t\x12\x16\n\x0erepository_key\x18\x03 \x01(\x0c\"4\n\x0cTakeSnapshot\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x14\n\x0ckeep_forever\x18\x02 \x01(\x08*\x9f\x01\n\rSignalVerdict\x12\x1e\n\x1aSIGNAL_VERDICT_UNSPECIFIED\x10\x00\x12\x17\n\x13SIGNAL_VERDICT_IDLE\x10\x01\x12\x17\n\x13SIGNAL_VERDICT_BUSY\x10\x02\x12\x1a\n\x16SIGNAL_VERDICT_UNKNOWN\x10\x03\x12 \n\x1cSIGNAL_VERDICT_NOT_SUPPORTED\x10\x04\x32\x8a\x01\n\x0c\x41gentService\x12\x37\n\x04Join\x12\x16.torpor.v1.JoinRequest\x1a\x17.torpor.v1.JoinResponse\x12\x41\n\x07\x43onnect\x12\x17.torpor.v1.AgentMessage\x1a\x19.torpor.v1.ControlMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btorpor/proto/v1/agent.proto\x12\ttorpor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctorpor/proto/v1/common.proto\"G\n\x0bJoinRequest\x12\x12\n\njoin_token\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x12\n\njoin_nonce\x18\x03 \x01(\t\"8\n\x0cJoinResponse\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x17\n\x0fhost_credential\x18\x02 \x01(\t\"\xb3\x02\n\x0c\x41gentMessage\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12!\n\x05hello\x18\n \x01(\x0b\x32\x10.torpor.v1.HelloH\x00\x12)\n\ttelemetry\x18\x0b \x01(\x0b\x32\x14.torpor.v1.TelemetryH\x00\x12!\n\x05\x65vent\x18\x0c \x01(\x0b\x32\x10.torpor.v1.EventH\x00\x12\x32\n\x0e\x63ommand_result\x18\r \x01(\x0b\x32\x18.torpor.v1.CommandResultH\x00\x12,\n\x0bidle_report\x18\x14 \x01(\x0b\x32\x15.torpor.v1.IdleReportH\x00\x12\x38\n\x11preemption_notice\x18\x15 \x01(\x0b\x32\x1b.torpor.v1.PreemptionNoticeH\x00\x42\t\n\x07payload\"\xa6\x02\n\x05Hello\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12 \n\x04gpus\x18\x04 \x03(\x0b\x32\x12.torpor.v1.GpuInfo\x12,\n\x06labels\x18\x05 \x03(\x0b\x32\x1c.torpor.v1.Hello.LabelsEntry\x12-\n\tbooted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02os\x18\x07 \x01(\t\x12)\n\nassignment\x18\x08 \x01(\x0b\x32\x15.torpor.v1.Assignment\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x01\n\rCommandResult\x12\x12\n\ncommand_id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x36\n\x07outputs\x18\x04 \x03(\x0b\x32%.torpor.v1.CommandResult.OutputsEntry\x12\x13\n\x0bsnapshot_id\x18\x05 \x01(\t\x12\x0e\n\x06\x66\x65nced\x18\x06 \x01(\x08\x1a.\n\x0cOutputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9a\x01\n\x0e\x43ontrolMessage\x12%\n\x07welcome\x18\n \x01(\x0b\x32\x12.torpor.v1.WelcomeH\x00\x12%\n\x07\x63ommand\x18\x0b \x01(\x0b\x32\x12.torpor.v1.CommandH\x00\x12/\n\theartbeat\x18\x0c \x01(\x0b\x32\x1a.torpor.v1.HeartbeatPolicyH\x00\x42\t\n\x07payload\"H\n\x0fHeartbeatPolicy\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\x12\x0e\n\x06ttl_ms\x18\x02 \x01(\r\x12\x10\n\x08grace_ms\x18\x03 \x01(\r\"\xc0\x01\n\x07Welcome\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x16\n\x0eserver_version\x18\x02 \x01(\t\x12-\n\theartbeat\x18\x03 \x01(\x0b\x32\x1a.torpor.v1.HeartbeatPolicy\x12\x32\n\x0bidle_policy\x18\x04 \x01(\x0b\x32\x1d.torpor.v1.IdlePolicyOverride\x12)\n\nassignment\x18\x05 \x01(\x0b\x32\x15.torpor.v1.Assignment\"\x84\x01\n\nAssignment\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x12\n\nrepository\x18\x03 \x01(\t\x12\x16\n\x0e\x66\x65nce_after_ms\x18\x04 \x01(\r\x12\x16\n\x0erepository_key\x18\x05 \x01(\x0c\x12\x0e\n\x06\x66\x65nced\x18\x06 \x01(\x08\"`\n\x10PreemptionNotice\x12,\n\x08\x64\x65\x61\x64line\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xa6\x03\n\x07\x43ommand\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x1f\n\x04ping\x18\n \x01(\x0b\x32\x0f.torpor.v1.PingH\x00\x12)\n\thibernate\x18\x14 \x01(\x0b\x32\x14.torpor.v1.HibernateH\x00\x12\x33\n\x0fset_idle_policy\x18\x15 \x01(\x0b\x32\x18.torpor.v1.SetIdlePolicyH\x00\x12%\n\x07restore\x18\x16 \x01(\x0b\x32\x12.torpor.v1.RestoreH\x00\x12\x30\n\rtake_snapshot\x18\x17 \x01(\x0b\x32\x17.torpor.v1.TakeSnapshotH\x00\x12#\n\x06\x61ssign\x18\x18 \x01(\x0b\x32\x11.torpor.v1.AssignH\x00\x12!\n\x05\x66\x65nce\x18\x19 \x01(\x0b\x32\x10.torpor.v1.FenceH\x00\x12\'\n\x08prefetch\x18\x1a \x01(\x0b\x32\x13.torpor.v1.PrefetchH\x00\x42\x06\n\x04kind\"3\n\x06\x41ssign\x12)\n\nassignment\x18\x01 \x01(\x0b\x32\x15.torpor.v1.Assignment\"&\n\x05\x46\x65nce\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\"|\n\x08Prefetch\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x14\n\x0csnapshot_ids\x18\x02 \x03(\t\x12\x16\n\x0erepository_key\x18\x03 \x01(\x0c\x12\x13\n\x0binstance_id\x18\x04 \x01(\t\x12\x19\n\x11require_encrypted\x18\x05 \x01(\x08\"\x17\n\x04Ping\x12\x0f\n\x07payload\x18\x01 \x01(\t\"\x84\x01\n\nIdleReport\x12\x0c\n\x04idle\x18\x01 \x01(\x08\x12.\n\nidle_since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08window_s\x18\x03 \x01(\r\x12&\n\x07signals\x18\x04 \x03(\x0b\x32\x15.torpor.v1.IdleSignal\"x\n\nIdleSignal\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12)\n\x07verdict\x18\x03 \x01(\x0e\x32\x18.torpor.v1.SignalVerdict\x12\x12\n\nidle_for_s\x18\x04 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"=\n\tHibernate\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x14\n\x07grace_s\x18\x02 \x01(\rH\x00\x88\x01\x01\x42\n\n\x08_grace_s\">\n\rSetIdlePolicy\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.torpor.v1.IdlePolicyOverride\"\xad\x03\n\x12IdlePolicyOverride\x12\x15\n\x08window_s\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\'\n\x1agpu_util_threshold_percent\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\"\n\x15\x63pu_threshold_percent\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12*\n\x1dnetwork_threshold_bytes_per_s\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12&\n\x19resident_inactive_is_idle\x18\x05 \x01(\x08H\x04\x88\x01\x01\x12\x37\n\x12process_allow_list\x18\x06 \x01(\x0b\x32\x1b.torpor.v1.ProcessAllowList\x12\x14\n\x07grace_s\x18\x07 \x01(\rH\x05\x88\x01\x01\x42\x0b\n\t_window_sB\x1d\n\x1b_gpu_util_threshold_percentB\x18\n\x16_cpu_threshold_percentB \n\x1e_network_threshold_bytes_per_sB\x1c\n\x1a_resident_inactive_is_idleB\n\n\x08_grace_s\"!\n\x10ProcessAllowList\x12\r\n\x05names\x18\x01 \x03(\t\"J\n\x07Restore\x12\x13\n\x0bsnapshot_id\x18\x01 \x01(\t\x12\x12\n\nrepository\x18\x02 \x01(\t\x12\x16\n\x0erepository_key\x18\x03 \x01(\x0c\"4\n\x0cTakeSnapshot\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x14\n\x0ckeep_forever\x18\x02 \x01(\x08*\x9f\x01\n\rSignalVerdict\x12\x1e\n\x1aSIGNAL_VERDICT_UNSPECIFIED\x10\x00\x12\x17\n\x13SIGNAL_VERDICT_IDLE\x10\x01\x12\x17\n\x13SIGNAL_VERDICT_BUSY\x10\x02\x12\x1a\n\x16SIGNAL_VERDICT_UNKNOWN\x10\x03\x12 \n\x1cSIGNAL_VERDICT_NOT_SUPPORTED\x10\x04\x32\x8a\x01\n\x0c\x41gentService\x12\x37\n\x04Join\x12\x16.torpor.v1.JoinRequest\x1a\x17.torpor.v1.JoinResponse\x12\x41\n\x07\x43onnect\x12\x17.torpor.v1.AgentMessage\x1a\x19.torpor.v1.ControlMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_COMMANDRESULT_OUTPUTSENTRY']._loaded_options = None
   _globals['_COMMANDRESULT_OUTPUTSENTRY']._serialized_options = b'8\001'
-  _globals['_SIGNALVERDICT']._serialized_start=3294
-  _globals['_SIGNALVERDICT']._serialized_end=3453
+  _globals['_SIGNALVERDICT']._serialized_start=3359
+  _globals['_SIGNALVERDICT']._serialized_end=3518
   _globals['_JOINREQUEST']._serialized_start=105
   _globals['_JOINREQUEST']._serialized_end=176
   _globals['_JOINRESPONSE']._serialized_start=178
@@ -59,36 +59,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEARTBEATPOLICY']._serialized_end=1278
   _globals['_WELCOME']._serialized_start=1281
   _globals['_WELCOME']._serialized_end=1473
-  _globals['_ASSIGNMENT']._serialized_start=1475
-  _globals['_ASSIGNMENT']._serialized_end=1591
-  _globals['_PREEMPTIONNOTICE']._serialized_start=1593
-  _globals['_PREEMPTIONNOTICE']._serialized_end=1689
-  _globals['_COMMAND']._serialized_start=1692
-  _globals['_COMMAND']._serialized_end=2114
-  _globals['_ASSIGN']._serialized_start=2116
-  _globals['_ASSIGN']._serialized_end=2167
-  _globals['_FENCE']._serialized_start=2169
-  _globals['_FENCE']._serialized_end=2207
-  _globals['_PREFETCH']._serialized_start=2209
-  _globals['_PREFETCH']._serialized_end=2285
-  _globals['_PING']._serialized_start=2287
-  _globals['_PING']._serialized_end=2310
-  _globals['_IDLEREPORT']._serialized_start=2313
-  _globals['_IDLEREPORT']._serialized_end=2445
-  _globals['_IDLESIGNAL']._serialized_start=2447
-  _globals['_IDLESIGNAL']._serialized_end=2567
-  _globals['_HIBERNATE']._serialized_start=2569
-  _globals['_HIBERNATE']._serialized_end=2630
-  _globals['_SETIDLEPOLICY']._serialized_start=2632
-  _globals['_SETIDLEPOLICY']._serialized_end=2694
-  _globals['_IDLEPOLICYOVERRIDE']._serialized_start=2697
-  _globals['_IDLEPOLICYOVERRIDE']._serialized_end=3126
-  _globals['_PROCESSALLOWLIST']._serialized_start=3128
-  _globals['_PROCESSALLOWLIST']._serialized_end=3161
-  _globals['_RESTORE']._serialized_start=3163
-  _globals['_RESTORE']._serialized_end=3237
-  _globals['_TAKESNAPSHOT']._serialized_start=3239
-  _globals['_TAKESNAPSHOT']._serialized_end=3291
-  _globals['_AGENTSERVICE']._serialized_start=3456
-  _globals['_AGENTSERVICE']._serialized_end=3594
+  _globals['_ASSIGNMENT']._serialized_start=1476
+  _globals['_ASSIGNMENT']._serialized_end=1608
+  _globals['_PREEMPTIONNOTICE']._serialized_start=1610
+  _globals['_PREEMPTIONNOTICE']._serialized_end=1706
+  _globals['_COMMAND']._serialized_start=1709
+  _globals['_COMMAND']._serialized_end=2131
+  _globals['_ASSIGN']._serialized_start=2133
+  _globals['_ASSIGN']._serialized_end=2184
+  _globals['_FENCE']._serialized_start=2186
+  _globals['_FENCE']._serialized_end=2224
+  _globals['_PREFETCH']._serialized_start=2226
+  _globals['_PREFETCH']._serialized_end=2350
+  _globals['_PING']._serialized_start=2352
+  _globals['_PING']._serialized_end=2375
+  _globals['_IDLEREPORT']._serialized_start=2378
+  _globals['_IDLEREPORT']._serialized_end=2510
+  _globals['_IDLESIGNAL']._serialized_start=2512
+  _globals['_IDLESIGNAL']._serialized_end=2632
+  _globals['_HIBERNATE']._serialized_start=2634
+  _globals['_HIBERNATE']._serialized_end=2695
+  _globals['_SETIDLEPOLICY']._serialized_start=2697
+  _globals['_SETIDLEPOLICY']._serialized_end=2759
+  _globals['_IDLEPOLICYOVERRIDE']._serialized_start=2762
+  _globals['_IDLEPOLICYOVERRIDE']._serialized_end=3191
+  _globals['_PROCESSALLOWLIST']._serialized_start=3193
+  _globals['_PROCESSALLOWLIST']._serialized_end=3226
+  _globals['_RESTORE']._serialized_start=3228
+  _globals['_RESTORE']._serialized_end=3302
+  _globals['_TAKESNAPSHOT']._serialized_start=3304
+  _globals['_TAKESNAPSHOT']._serialized_end=3356
+  _globals['_AGENTSERVICE']._serialized_start=3521
+  _globals['_AGENTSERVICE']._serialized_end=3659
 # @@protoc_insertion_point(module_scope)

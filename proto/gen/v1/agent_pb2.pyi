@@ -407,6 +407,7 @@ class Assignment(_message.Message):
     REPOSITORY_FIELD_NUMBER: _builtins.int
     FENCE_AFTER_MS_FIELD_NUMBER: _builtins.int
     REPOSITORY_KEY_FIELD_NUMBER: _builtins.int
+    FENCED_FIELD_NUMBER: _builtins.int
     instance_id: _builtins.str
     epoch: _builtins.int
     """>= 1; higher wins"""
@@ -414,7 +415,9 @@ class Assignment(_message.Message):
     """The instance's snapshot repository URL; empty: the agent's configured one."""
     fence_after_ms: _builtins.int
     """Stop the instance's work after this long without the control plane
-    (0: never). Must exceed the control plane's ttl+grace.
+    (0: never: what hosts get whose provider confirms a release, since a
+    failover then waits for that release). Must exceed the control plane's
+    ttl+grace.
     """
     repository_key: _builtins.bytes
     """Encryption at rest: the 32-byte random secret (a "key file" kind of
@@ -424,6 +427,12 @@ class Assignment(_message.Message):
     authenticated stream and only to the host the instance is placed on; an
     agent leaves it empty in Hello and never logs it.
     """
+    fenced: _builtins.bool
+    """Set by the agent in Hello only: it holds this assignment fenced (it fenced
+    itself without the control plane, or was told to). The control plane
+    brings the instance back: re-assigned in place at a higher epoch, or
+    failed over. Always false from the control plane.
+    """
     def __init__(
         self,
         *,
@@ -432,10 +441,11 @@ class Assignment(_message.Message):
         repository: _builtins.str = ...,
         fence_after_ms: _builtins.int = ...,
         repository_key: _builtins.bytes = ...,
+        fenced: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "fence_after_ms", b"fence_after_ms", "instance_id", b"instance_id", "repository", b"repository", "repository_key", b"repository_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "fence_after_ms", b"fence_after_ms", "fenced", b"fenced", "instance_id", b"instance_id", "repository", b"repository", "repository_key", b"repository_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -605,11 +615,22 @@ class Prefetch(_message.Message):
     REPOSITORY_FIELD_NUMBER: _builtins.int
     SNAPSHOT_IDS_FIELD_NUMBER: _builtins.int
     REPOSITORY_KEY_FIELD_NUMBER: _builtins.int
+    INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    REQUIRE_ENCRYPTED_FIELD_NUMBER: _builtins.int
     repository: _builtins.str
     """empty: the agent's configured one"""
     repository_key: _builtins.bytes
     """The 32-byte secret of `repository` (as in Assignment.repository_key);
     empty bytes: no key, the repository is unencrypted.
+    """
+    instance_id: _builtins.str
+    """The instance these snapshots are of: the agent caches them in that
+    instance's partition, deleted when the host is assigned another instance.
+    Empty (an older control plane): the agent's unattributed partition.
+    """
+    require_encrypted: _builtins.bool
+    """A shared standby's order: refuse an unencrypted repository, so the host
+    only ever caches ciphertext of teams it does not serve.
     """
     @_builtins.property
     def snapshot_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -619,10 +640,12 @@ class Prefetch(_message.Message):
         repository: _builtins.str = ...,
         snapshot_ids: _abc.Iterable[_builtins.str] | None = ...,
         repository_key: _builtins.bytes = ...,
+        instance_id: _builtins.str = ...,
+        require_encrypted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["repository", b"repository", "repository_key", b"repository_key", "snapshot_ids", b"snapshot_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instance_id", b"instance_id", "repository", b"repository", "repository_key", b"repository_key", "require_encrypted", b"require_encrypted", "snapshot_ids", b"snapshot_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

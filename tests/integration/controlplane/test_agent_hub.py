@@ -125,3 +125,41 @@ async def test_commands_are_answered_by_id(services: Services) -> None:
         await services.commands.ping(hello.host_id)
     with pytest.raises(NotFound):
         await services.commands.ping("h-missing")
+
+
+async def test_a_host_released_on_purpose_is_never_lost(services: Services) -> None:
+    """Its stream ends (the provider stopped it) or it falls silent (a frozen host being
+    killed) while it is released: no `host.lost`, however long after; its row `released`."""
+    now = [0.0]
+    hub = AgentHub(services.hosts, services.hub.policy, clock=lambda: now[0])
+    ended, silent = await joined(services), await joined(services)
+    ended_stream, _ = await hub.connect(ended)
+    silent_stream, _ = await hub.connect(silent)
+    async with hub.releasing(ended.host_id):
+        await hub.disconnect(ended_stream, "agent stopped")
+    async with hub.releasing(silent.host_id):
+        now[0] += hub.policy.lost_after_s * 2
+        await hub.reap_once()  # past its deadline, but being released: not lost
+        assert hub.is_connected(silent.host_id)
+    assert silent_stream.closed and not hub.is_connected(silent.host_id)
+    now[0] += hub.policy.lost_after_s * 2
+    await hub.reap_once()
+    for hello in (ended, silent):
+        assert (await services.hosts.get(hello.host_id)).state == "released"
+        assert "host.lost" not in await kinds(services, hello.host_id)
+        assert (await kinds(services, hello.host_id))[-1] == "host.released"
+
+
+async def test_a_failed_release_leaves_the_host_expected(services: Services) -> None:
+    now = [0.0]
+    hub = AgentHub(services.hosts, services.hub.policy, clock=lambda: now[0])
+    hello = await joined(services)
+    stream, _ = await hub.connect(hello)
+    with pytest.raises(FailedPrecondition):
+        async with hub.releasing(hello.host_id):
+            await hub.disconnect(stream, "agent stopped")
+            raise FailedPrecondition("the cloud API refused the terminate")
+    now[0] += hub.policy.lost_after_s * 1.01
+    await hub.reap_once()
+    assert (await services.hosts.get(hello.host_id)).state == "disconnected"
+    assert (await kinds(services, hello.host_id))[-1] == "host.lost"

@@ -51,8 +51,29 @@ async def test_list_filters_and_pages(services: Services) -> None:
     assert [h.id for h in page.items] == [ids[1]] and page.total == 1
     page = await services.hosts.list(limit=2, offset=1)
     assert (len(page.items), page.total) == (2, 3)
-    assert await services.hosts.count_by_state() == {"connected": 1, "disconnected": 2}
+    counts = await services.hosts.count_by_state()
+    assert counts == {"connected": 1, "disconnected": 2, "released": 0}
     with pytest.raises(InvalidArgument):
         await services.hosts.list(limit=0)
     with pytest.raises(NotFound):
         await services.hosts.get("h-missing")
+
+
+async def test_a_released_host_leaves_the_default_listing(services: Services) -> None:
+    kept, released = [await joined_host(services, f"gpu-{i}") for i in range(2)]
+    await services.hosts.record_hello(hello(released))
+    assert await services.hosts.record_released(released)
+    assert not await services.hosts.record_released(released)  # once
+    assert [h.id for h in (await services.hosts.list()).items] == [kept]
+    listed = (await services.hosts.list(state="released")).items
+    assert [(h.id, h.state) for h in listed] == [(released, "released")]
+    assert listed[0].disconnected_at is not None
+    kinds = [e.kind for e in await services.events.after(0, released)]
+    assert kinds == ["host.connected", "host.released"]
+    # its agent comes back anyway: listed again, with a warning saying to stop it
+    assert (await services.hosts.record_hello(hello(released))).state == "connected"
+    events = await services.events.after(0, released)
+    assert [(e.kind, e.severity) for e in events][-2:] == [
+        ("host.reconnected_after_release", "warning"),
+        ("host.connected", "info"),
+    ]

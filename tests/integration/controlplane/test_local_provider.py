@@ -45,6 +45,13 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/cmdline").read_bytes() != b""  # not a zombie
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def host_files_exist(workspace: Path, log: Path) -> bool:
     return workspace.is_dir() and log.is_file()
 
@@ -89,6 +96,34 @@ async def test_acquire_starts_a_connected_agent_with_its_gpus_and_release_remove
     assert provider._leases.all() == []
     await provider.release(placement.lease_id)  # twice: nothing to do
     await provider.release("local-000000000000")  # unknown: nothing to do
+
+
+async def test_release_ends_a_workload_that_left_the_agents_process_group(
+    provider: LocalProvider,
+) -> None:
+    """`confirms_release` holds only if nothing of the host runs after a release: a job
+    started with setsid (and orphaned, as a user's nohup job is) is outside the agent's
+    process group, yet works in the host's folder."""
+    placement = await provider.acquire(H100X8, request_id="req-setsid")
+    workspace = Path(placement.details["workspace"])
+    started = await asyncio.create_subprocess_exec(
+        "sh", "-c", "setsid sleep 600 >/dev/null 2>&1 & echo $!",
+        cwd=workspace, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await started.communicate()
+    job = int(out)
+    try:
+        for _ in range(100):  # until it has exec'd (its cmdline is empty mid-exec)
+            if b"sleep" in cmdline(job):
+                break
+            await asyncio.sleep(0.05)
+        assert alive(job)
+        await provider.release(placement.lease_id)
+        assert not alive(job)
+        assert not workspace.parent.exists()
+    finally:
+        if alive(job):
+            os.kill(job, signal.SIGKILL)
 
 
 async def test_a_new_provider_over_the_same_root_finds_the_lease(

@@ -44,7 +44,7 @@ async def test_a_locked_increment_waits_for_the_other_and_builds_on_it(
             session.add(
                 WarmPoolRow(
                     id="wp-1", provider="paper", gpu_type="H100", gpu_count=1,
-                    region="r", target=0, max_idle_s=0, created_at=now, updated_at=now,
+                    region="r", target=0, max_idle_s=0, created_at=now, updated_at=now, shared=True,
                 )
             )  # fmt: skip
         order: list[str] = []

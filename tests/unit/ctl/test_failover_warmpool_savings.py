@@ -24,10 +24,13 @@ def test_parser_reads_the_new_commands() -> None:
     made = parse(
         [
             *("warmpool", "provision", "--gpu-type", "H100", "--region", "r"),
-            *("--target", "2", "--max-idle-s", "6h"),
+            *("--target", "2", "--max-idle-s", "6h", "--team", "t-1"),
         ]
     )
     assert (made.gpu_type, made.gpu_count, made.target, made.max_idle_s) == ("H100", 1, 2, 21600)
+    assert (made.team, made.shared) == ("t-1", False)
+    shared = ["warmpool", "provision", "--gpu-type", "H100", "--region", "r", "--target", "1"]
+    assert parse([*shared, "--shared"]).shared is True
     assert parse(["warmpool", "cleanup", "wp-1"]).pool_id == "wp-1"
     assert parse(["warmpool", "hosts", "--pool", "wp-1"]).pool == "wp-1"
     summary = parse(["savings"])
@@ -42,6 +45,11 @@ def test_parser_reads_the_new_commands() -> None:
         ["failover"],
         ["warmpool", "provision", "--gpu-type", "H100", "--region", "r"],  # no --target
         ["warmpool", "provision", "--gpu-type", "H100", "--region", "r", "--target", "-1"],
+        ["warmpool", "provision", "--gpu-type", "H100", "--region", "r", "--target", "1"],
+        [
+            *("warmpool", "provision", "--gpu-type", "H100", "--region", "r", "--target", "1"),
+            *("--team", "t-1", "--shared"),  # one owner, not both
+        ],
         ["warmpool", "enable"],
         ["savings", "--period", "fortnight"],
         ["savings", "monthly"],

@@ -111,7 +111,7 @@ async def test_an_unconfirmed_old_host_has_fenced_itself_before_the_new_one_is_a
         instance = await fleet.running(old)
         new = await fleet.host()
 
-        async def cloud_api_down(lease_id: str) -> None:
+        async def cloud_api_down(lease_id: str, *, lost: bool = False) -> None:
             raise Unavailable("the cloud API did not answer")
 
         paper.release = cloud_api_down  # type: ignore[method-assign]

@@ -174,6 +174,7 @@ async def test_delete_releases_the_host(teams: Teams) -> None:
     response = await teams.http.delete(url, headers=teams.member.headers)
     assert response.status_code == 200 and response.json()["state"] == "deleted"
     assert teams.paper.released == ["lease-1"]
+    assert teams.paper.repositories_deleted == [instance["id"]]  # unrecorded manifests too
     error_of(await teams.http.get(url, headers=teams.owner.headers), 404, "not_found")
     listed = await teams.http.get("/api/v1/instances", headers=teams.owner.headers)
     assert listed.json()["total"] == 0
@@ -224,11 +225,12 @@ async def test_a_team_with_live_instances_cannot_be_deleted(teams: Teams) -> Non
 async def test_the_feed_streams_the_instance_events(teams: Teams) -> None:
     instance = await teams.create()
     base = f"/api/v1/instances/{instance['id']}"
+    bus = teams.api.services.bus
+    watching = bus.subscriber_count  # the control plane's own (the fenced-host watch)
     feed = asyncio.create_task(
         teams.http.get(f"{base}/feed?max_items=2", headers=teams.billing.headers)
     )
-    bus = teams.api.services.bus
-    await eventually(lambda: bus.subscriber_count > 0)  # once its first message is out
+    await eventually(lambda: bus.subscriber_count > watching)  # once its first message is out
     await teams.http.post(f"{base}/hibernate", headers=teams.owner.headers)
     response = await asyncio.wait_for(feed, 30)
     assert response.headers["content-type"].startswith("text/event-stream")

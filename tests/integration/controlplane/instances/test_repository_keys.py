@@ -198,6 +198,7 @@ async def test_no_window_shows_the_key_through_create_hibernate_wake(
     assert final.WhichOneof("kind") == "take_snapshot"
     await answer(placed.agent, final, snapshot_id="snap-final")
     await placed.wait(hibernating)
+    await welcome_of(placed)  # hibernate released the host (its stream closed); paper re-places it
 
     waking = await placed.post(f"/api/v1/instances/{created['id']}/wake")
     assign = await accept_assign(placed.agent)

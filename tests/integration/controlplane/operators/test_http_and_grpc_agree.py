@@ -265,7 +265,7 @@ async def test_warm_pool_provision(teams: Teams, admin: tuple[Any, str]) -> None
     Target 0 throughout, so the reconciler leaves the counts alone."""
     stub, token = admin
     headers = {"Authorization": f"Bearer {token}"}
-    body = {**SPEC, "target": 0, "max_idle_s": 600}
+    body = {**SPEC, "target": 0, "max_idle_s": 600, "shared": True}
 
     async def by_http(**change: Any) -> Any:
         return await teams.http.post(
@@ -300,6 +300,12 @@ async def test_warm_pool_provision(teams: Teams, admin: tuple[Any, str]) -> None
         await by_grpc(target=101)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "target" in (raised.value.details() or "")
+    unowned = await by_http(shared=False)  # a pool names its owner: a team, or every team
+    assert unowned.status_code == 400 and unowned.json()["error"]["field"] == "team_id"
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await by_grpc(shared=False)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (raised.value.details() or "").startswith("team_id:")
 
 
 def unzero(body: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The warm-pool routes: operators only (401, 403), bad input naming the field (400),
-unknown pools (404), cleanup refused while a standby is mid-claim (409)."""
+"""The warm-pool routes: operators only (401, 403), bad input naming the field (400, a pool
+has exactly one owner: a team or every team), unknown pools (404), cleanup refused while a
+standby is mid-claim (409)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from tests.support.instances import PaperProvider
 from torpor.common.timestamps import utc_now
 
 pytestmark = pytest.mark.integration
-BODY = {"gpu_type": "H100", "gpu_count": 1, "region": "paper-1", "target": 1, "max_idle_s": 600}
+BODY = {
+    "gpu_type": "H100",
+    "gpu_count": 1,
+    "region": "paper-1",
+    "target": 1,
+    "max_idle_s": 600,
+    "shared": True,
+}
 
 
 @pytest.fixture
@@ -73,6 +81,9 @@ async def test_provision_status_hosts_disable_enable_cleanup(
         ({"gpu_type": ""}, "gpu_type"),
         ({"gpu_type": "TPU"}, "gpu_type"),
         ({"region": "mars"}, "region"),
+        ({"shared": False}, "team_id"),
+        ({"shared": False, "team_id": "t-nobody"}, "team_id"),
+        ({"team_id": "t-nobody"}, "shared"),
     ],
 )
 async def test_provision_refuses_bad_input_naming_the_field(
@@ -81,6 +92,21 @@ async def test_provision_refuses_bad_input_naming_the_field(
     refused = await provision(api, operator, **change)
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["field"].endswith(field)
+
+
+async def test_a_team_pool_is_apart_from_the_shared_pool_of_its_spec(
+    api: ApiClient, operator: Account
+) -> None:
+    shared = await provision(api, operator)
+    team = await provision(api, operator, shared=False, team_id=operator.team_id, target=2)
+    assert (shared.status_code, team.status_code) == (201, 201), team.text
+    assert shared.json()["shared"] is True and shared.json()["team_id"] is None
+    assert team.json()["shared"] is False and team.json()["team_id"] == operator.team_id
+    again = await provision(api, operator, shared=False, team_id=operator.team_id, target=3)
+    assert again.status_code == 200 and again.json()["id"] == team.json()["id"]
+    pools = await api.http.get("/api/v1/warmpool/pools", headers=operator.headers)
+    owners = sorted((p["pool"]["team_id"] or "", p["pool"]["target"]) for p in pools.json())
+    assert owners == [("", 1), (operator.team_id, 3)]
 
 
 async def test_only_operators(api: ApiClient, operator: Account) -> None:

@@ -155,3 +155,16 @@ def test_dispatcher_answers_the_gate_refusal_without_running(guard: FenceGuard) 
         command_id="new", ok=True
     )
     assert ran == ["new"]
+
+
+def test_hello_says_when_the_held_assignment_is_fenced(guard: FenceGuard) -> None:
+    """The control plane re-assigns a fenced host in place; Hello is how it learns."""
+    guard.take(assignment(2, fence_after_ms=60_000))
+    stated = guard.hello_assignment()
+    assert stated is not None and not stated.fenced
+    guard.fence("no control plane for 61 s")
+    stated = guard.hello_assignment()
+    assert stated is not None and stated.fenced and stated.epoch == 2
+    assert guard.take(assignment(3)).ok  # the next epoch lifts it
+    stated = guard.hello_assignment()
+    assert stated is not None and not stated.fenced

@@ -105,14 +105,15 @@ def test_a_damaged_cached_chunk_is_downloaded_instead(
 
 
 def test_cache_stays_under_its_bound_evicting_least_recently_used(tmp_path: Path) -> None:
-    cache = ChunkCache(tmp_path / "cache", max_bytes=3 * 1000)
+    cache = ChunkCache(tmp_path / "cache", max_bytes=3 * 1005)  # 3 blobs and their headers
     chunks = [os.urandom(1000) for _ in range(4)]
     for number, plain in enumerate(chunks[:3]):
-        cache.put(chunk_id(plain), plain)
+        cache.put(chunk_id(plain), 0, len(plain), plain)
         path = cache.root / chunk_id(plain).hex()[:2] / chunk_id(plain).hex()
         os.utime(path, (1000 + number, 1000 + number))
-    assert cache.get(chunk_id(chunks[0])) == chunks[0]  # used: now the most recent
-    cache.put(chunk_id(chunks[3]), chunks[3])
-    assert cache.used_bytes() <= 3000
+    cached = cache.get(chunk_id(chunks[0]))  # used: now the most recent
+    assert cached is not None and cached.blob == chunks[0]
+    cache.put(chunk_id(chunks[3]), 0, len(chunks[3]), chunks[3])
+    assert cache.used_bytes() <= 3 * 1005
     assert not cache.has(chunk_id(chunks[1]))  # the least recently used went
     assert cache.has(chunk_id(chunks[0])) and cache.has(chunk_id(chunks[3]))

@@ -53,6 +53,18 @@ def test_failover_moves_a_running_instance_and_back() -> None:
             check(Action.FAIL_OVER, source, "i-1")
 
 
+def test_a_self_fenced_host_is_reassigned_in_place_or_failed_over() -> None:
+    assert check(Action.FENCE, S.RUNNING, "i-1") is S.FENCED
+    assert check(Action.REASSIGNED, S.FENCED, "i-1") is S.RUNNING
+    assert check(Action.FAIL_OVER, S.FENCED, "i-1") is S.FAILING_OVER  # its host is lost
+    assert check(Action.DELETE, S.FENCED, "i-1") is S.DELETED
+    for action in (Action.HIBERNATE, Action.WAKE):  # nothing runs on a fenced host
+        with pytest.raises(Conflict, match="is fenced; its host stopped its work"):
+            check(action, S.FENCED, "i-1")
+    with pytest.raises(Conflict, match="wait until it is re-assigned"):
+        require(S.FENCED, S.RUNNING, "take a snapshot of", "i-1")
+
+
 @pytest.mark.parametrize(("action", "current"), ALLOWED)
 def test_every_allowed_transition(action: Action, current: InstanceState) -> None:
     assert check(action, current, "i-1") is TRANSITIONS[action][1]
