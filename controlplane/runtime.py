@@ -24,7 +24,7 @@ from .grpc.certificate_policy import CertificatePolicy
 from .grpc.context import InFlight
 from .grpc.server import build_server
 from .grpc.tls import server_tls
-from .providers.factory import build_provider
+from .provider_factory import build_provider
 from .services import Services, open_services
 from .settings import Settings
 
@@ -60,7 +60,11 @@ class ControlPlane:
     async def __aenter__(self) -> ControlPlane:
         try:
             self._services = await self._stack.enter_async_context(open_services(self.settings))
-            await self.services.hub.start()
+            # before the hub: a host it declares lost is failed over
+            self.services.failover.start()
+            self._stack.push_async_callback(self.services.failover.close)
+            held = await self.services.failover.held_on_disconnected()
+            await self.services.hub.start(also_expected=held)
             self._stack.push_async_callback(self.services.hub.stop)
             # before gRPC: agents coming back report `instance.fenced` at once
             self.services.failover.reassignment.start()
@@ -70,8 +74,8 @@ class ControlPlane:
             # providers known: which hosts had a fence bound, and overran it while we were away
             await self.services.failover.reassignment.mark_overdue()
             # last: resumed operations call providers and send commands to agents
-            await self.services.instances.orchestrator.resume_all()
-            self._stack.push_async_callback(self.services.instances.orchestrator.close)
+            await self.services.operations.resume_all()
+            self._stack.push_async_callback(self.services.operations.close)
             self.services.schedule.start()
             self._stack.push_async_callback(self.services.schedule.stop)
             self._stack.push_async_callback(self.services.drains.close)

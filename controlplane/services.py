@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from .accounts.config import AccountsConfig, accounts_config
+from .accounts.config import AccountsConfig
 from .accounts.service import AccountServices, build_accounts
+from .configure import accounts_config, keyring_from
 from .db.engine import create_engine, session_factory
 from .db.migrate import upgrade_database
 from .events.bus import EventBus
@@ -19,8 +20,8 @@ from .failover.policy import FailoverPolicy
 from .failover.reassign import Reassignment
 from .failover.service import FailoverService
 from .failover.steps import FailoverSteps
-from .fleet.commands import CommandService
 from .fleet.hub import AgentHub
+from .fleet.operator_commands import CommandService
 from .fleet.schemas import HeartbeatPolicy
 from .fleet.service import HostService
 from .fleet.sessions import AgentSessionService
@@ -28,15 +29,24 @@ from .identity.admin_tokens import AdminTokenService
 from .identity.host_credentials import HostCredentialService
 from .identity.join_tokens import JoinTokenService
 from .instances.agents import AgentCommands
+from .instances.deletion import Deletion
+from .instances.hibernation import Hibernation
+from .instances.lifecycle import Lifecycle
 from .instances.observe import InstanceObserver
-from .instances.operations import Orchestrator, Timeouts
+from .instances.placer import Placer
+from .instances.recorder import OperationRecorder
+from .instances.releases import Releases
+from .instances.restorer import Restorer
+from .instances.rollback import Rollback
+from .instances.runner import OperationRunner
 from .instances.schedule import SnapshotScheduler
 from .instances.service import InstanceService
 from .instances.snapshots import SnapshotService
+from .instances.standbys import StandbyClaims
 from .instances.team_guard import live_instances
+from .instances.timeouts import Timeouts
 from .operators.drain import DrainService
 from .providers.registry import ProviderRegistry
-from .repository_keys.config import keyring_from
 from .repository_keys.keyring import RepositoryKeyring
 from .repository_keys.stored import check_master_key
 from .savings.service import SavingsConfig, SavingsService
@@ -62,11 +72,17 @@ class Services:
     commands: CommandService
     accounts: AccountServices
     instances: InstanceService
+    operations: OperationRunner
+    """Runs every journalled operation (create, wake, hibernate, delete, failover)."""
+    agents: AgentCommands
+    """The commands the lifecycle sends to agents (Assign, Restore, snapshots, Fence)."""
+    timeouts: Timeouts
     snapshots: SnapshotService
     observer: InstanceObserver
     schedule: SnapshotScheduler
     drains: DrainService
     failover: FailoverService
+    failover_steps: FailoverSteps
     savings: SavingsService
     """The savings ledger's reports."""
     warmpool: WarmPoolService
@@ -109,58 +125,90 @@ def build_services(
 ) -> Services:
     """Every service over one engine; nothing is started (the hub's reaper included).
 
-    Without `accounts`, access tokens are signed with a key of this process only; without
-    `repository_keys`, repository secrets are sealed with one too.
+    Every dependency is passed at construction, lowest layer first: the fleet, the
+    providers, the warm pools, the lifecycle, failover, then the agents' sessions, which
+    hear from all of them. Without `accounts`, access tokens are signed with a key of
+    this process only; without `repository_keys`, repository secrets are sealed with one
+    too.
     """
     keys = repository_keys or RepositoryKeyring.ephemeral()
+    timeouts = timeouts or Timeouts()
     sessions = session_factory(engine)
     events = EventStore(sessions)
     bus = EventBus(events)
     hosts = HostService(sessions, bus)
     hub = AgentHub(hosts, policy)
     credentials = HostCredentialService(sessions)
-    placing = ProviderRegistry(hub)  # releases go through the hub: a release is no loss
+    providers = ProviderRegistry(hub)  # releases go through the hub: a release is no loss
     agents = AgentCommands(hub)
-    snapshots = SnapshotService(sessions, placing)
-    orchestrator = Orchestrator(
-        sessions,
-        bus,
-        placing,
-        agents,
-        snapshots=snapshots,
-        timeouts=timeouts or Timeouts(),
-        repository_keys=keys,
+    snapshots = SnapshotService(sessions, providers)
+    warmpool = build_warmpool(
+        sessions, providers, agents, warmpool_settings or WarmPoolSettings(), keys
     )
+    claims = PoolClaims(sessions, providers, warmpool.reconciler.nudge)
+    lifecycle = _build_lifecycle(
+        sessions=sessions,
+        bus=bus,
+        providers=providers,
+        agents=agents,
+        snapshots=snapshots,
+        claims=claims,
+        timeouts=timeouts,
+        keys=keys,
+    )
+    operations = lifecycle.operations
     instances = InstanceService(
         sessions,
         bus,
-        placing,
+        providers,
         agents,
         snapshots=snapshots,
-        orchestrator=orchestrator,
+        operations=operations,
+        timeouts=timeouts,
         repository_keys=keys,
     )
-    agent_sessions = AgentSessionService(credentials, hosts, hub, bus)
-    account_services = build_accounts(sessions, accounts or AccountsConfig.ephemeral())
-    account_services.teams.add_deletion_check(live_instances)
-    agent_sessions.on_idle_report = instances.on_idle_report
-    warmpool = build_warmpool(
-        sessions, placing, agents, warmpool_settings or WarmPoolSettings(), keys
+    failover_policy = FailoverPolicy(sessions)
+    reassignment = Reassignment(
+        sessions,
+        bus,
+        instances,
+        agents,
+        providers,
+        operations=operations,
+        timeouts=timeouts,
+        repository_keys=keys,
     )
-    orchestrator.standbys = PoolClaims(sessions, placing, warmpool.reconciler.nudge)
-    agent_sessions.idle_policy_of = instances.idle_policy_of
-    schedule = SnapshotScheduler(sessions, instances)
-    failover = _build_failover(
-        sessions=sessions,
-        bus=bus,
-        instances=instances,
-        agents=agents,
-        placing=placing,
+    failover = FailoverService(
+        sessions,
+        bus,
+        instances,
+        failover_policy,
+        operations=operations,
+        claims=claims,  # failover tries a warm standby first
+        timeouts=timeouts,
         hub=hub,
-        agent_sessions=agent_sessions,
+        reassignment=reassignment,
     )
-    schedule.periods = failover.policy.snapshot_every
-    failover.steps.claims = orchestrator.standbys  # failover tries a warm standby first
+    fencing = Fencing(
+        sessions,
+        bus,
+        timeouts.fence_after_s,
+        keys,
+        providers=providers,
+        reassignment=reassignment,
+    )
+    agent_sessions = AgentSessionService(
+        credentials,
+        hosts,
+        hub,
+        bus,
+        idle=instances,
+        assignments=fencing,
+        preemptions=failover,
+    )
+    account_services = build_accounts(
+        sessions, accounts or AccountsConfig.ephemeral(), [live_instances]
+    )
     return Services(
         engine=engine,
         sessions=sessions,
@@ -174,15 +222,21 @@ def build_services(
         agent_sessions=agent_sessions,
         commands=CommandService(hosts, hub),
         accounts=account_services,
-        providers=placing,
+        providers=providers,
         instances=instances,
+        operations=operations,
+        agents=agents,
+        timeouts=timeouts,
         snapshots=snapshots,
         observer=InstanceObserver(sessions, instances, events, bus, hosts),
-        schedule=schedule,
+        schedule=SnapshotScheduler(sessions, instances, periods=failover_policy.snapshot_every),
         savings=SavingsService(sessions, savings),
-        drains=DrainService(sessions, bus, hosts, instances, failover),
+        drains=DrainService(
+            sessions, bus, hosts, instances, operations=operations, failover=failover
+        ),
         warmpool=warmpool,
         failover=failover,
+        failover_steps=lifecycle.failover_steps,
         repository_keys=keys,
     )
 
@@ -207,44 +261,60 @@ def build_warmpool(
     return WarmPoolService(sessions, providers, reconciler)
 
 
-def _build_failover(
+@dataclass(frozen=True)
+class _Lifecycle:
+    operations: OperationRunner
+    failover_steps: FailoverSteps
+
+
+def _build_lifecycle(
     *,
     sessions: async_sessionmaker[AsyncSession],
     bus: EventBus,
-    instances: InstanceService,
+    providers: ProviderRegistry,
     agents: AgentCommands,
-    placing: ProviderRegistry,
-    hub: AgentHub,
-    agent_sessions: AgentSessionService,
-) -> FailoverService:
-    """Failover, hooked into the hub (lost hosts) and agent streams (Hello, Welcome,
-    preemption notices). `failover.steps.claims` is where a warm pool plugs in."""
-    steps = FailoverSteps(instances.orchestrator, placing, agents)
-    reassignment = Reassignment(sessions, bus, instances, agents, placing)
-    failover = FailoverService(
-        sessions,
-        bus,
-        instances,
-        steps,
-        FailoverPolicy(sessions),
-        hub=hub,
-        reassignment=reassignment,
+    snapshots: SnapshotService,
+    claims: StandbyClaims,
+    timeouts: Timeouts,
+    keys: RepositoryKeyring,
+) -> _Lifecycle:
+    """The lifecycle core's collaborators, and the runner of every operation's steps
+    (controlplane/instances/lifecycle.py; failover's own in failover/steps.py)."""
+    recorder = OperationRecorder(sessions, bus)
+    releases = Releases(providers, recorder)
+    rollback = Rollback(recorder, releases)
+    placer = Placer(
+        recorder,
+        rollback,
+        providers,
+        agents,
+        standbys=claims,
+        timeouts=timeouts,
+        repository_keys=keys,
     )
-    orchestrator = instances.orchestrator
-    fencing = Fencing(
-        sessions,
-        bus,
-        orchestrator.timeouts.fence_after_s,
-        orchestrator.repository_keys,
-        providers=placing,
-        reassignment=reassignment,
+    restorer = Restorer(
+        recorder, releases, rollback, agents, timeouts=timeouts, repository_keys=keys
     )
-    hub.on_lost = failover.on_host_lost
-    hub.held_elsewhere = failover.held_on_disconnected
-    agent_sessions.assignment_of = fencing.assignment_of
-    agent_sessions.check_hello = fencing.check_hello
-    agent_sessions.on_preemption = failover.on_preemption
-    return failover
+    lifecycle = Lifecycle(
+        recorder,
+        placer,
+        restorer,
+        Hibernation(recorder, releases, agents, snapshots, timeouts),
+        Deletion(recorder, releases, snapshots),
+    )
+    failover_steps = FailoverSteps(
+        recorder,
+        rollback,
+        releases,
+        placer=placer,
+        restorer=restorer,
+        providers=providers,
+        agents=agents,
+        claims=claims,
+        timeouts=timeouts,
+    )
+    steps = {**lifecycle.steps(), "failover": failover_steps.steps()}
+    return _Lifecycle(OperationRunner(sessions, steps, rollback), failover_steps)
 
 
 @asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,7 +16,7 @@ from .members import MemberService
 from .passwords import Passwords
 from .rate_limits import RateLimits
 from .sessions import LoginSessionService
-from .teams import TeamService
+from .teams import DeletionCheck, TeamService
 from .users import UserService
 
 
@@ -34,7 +35,9 @@ class AccountServices:
 
 
 def build_accounts(
-    sessions: async_sessionmaker[AsyncSession], config: AccountsConfig
+    sessions: async_sessionmaker[AsyncSession],
+    config: AccountsConfig,
+    team_deletion_checks: Sequence[DeletionCheck] = (),
 ) -> AccountServices:
     passwords = Passwords(config.password_hash_time_cost, config.password_hash_memory_kib)
     access_tokens = AccessTokens(config.jwt_secret, config.access_token_ttl_s)
@@ -43,7 +46,7 @@ def build_accounts(
         users=UserService(sessions, passwords),
         login_sessions=LoginSessionService(sessions, access_tokens, config.session_ttl_s),
         api_keys=ApiKeyService(sessions),
-        teams=TeamService(sessions),
+        teams=TeamService(sessions, team_deletion_checks),
         members=MemberService(sessions),
         invitations=InvitationService(sessions, config.invitation_ttl_s),
         authenticator=Authenticator(sessions, access_tokens),

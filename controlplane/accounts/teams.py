@@ -7,7 +7,7 @@ naming the roles that do. An API key only ever sees its own team.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +22,7 @@ MAX_TEAM_NAME = 255
 
 DeletionCheck = Callable[[AsyncSession, str], Awaitable[str | None]]
 """Says why a team cannot be deleted now (e.g. "it has 2 live instances"), or None.
-Runs inside the deleting transaction; register one with `TeamService.add_deletion_check`."""
+Runs inside the deleting transaction; hand them to `TeamService` at construction."""
 
 
 def team_name(name: str) -> str:
@@ -52,13 +52,15 @@ async def member_with_role(
 
 
 class TeamService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        deletion_checks: Sequence[DeletionCheck] = (),
+    ) -> None:
+        """`deletion_checks`: reasons to refuse deleting a team (the instances module
+        gives one: a team with live instances stays)."""
         self._sessions = sessions
-        self._deletion_checks: list[DeletionCheck] = []
-
-    def add_deletion_check(self, check: DeletionCheck) -> None:
-        """Plugs in a reason to refuse deleting a team (the instances module adds one)."""
-        self._deletion_checks.append(check)
+        self._deletion_checks = list(deletion_checks)
 
     async def create(self, caller: Caller, name: str) -> TeamView:
         """A new team owned by the caller (their current team stays as it was)."""

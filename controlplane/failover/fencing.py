@@ -22,7 +22,7 @@ from ..errors import TorporError
 from ..events.bus import EventBus
 from ..events.schemas import Event
 from ..fleet.schemas import Assignment, Fence, Hello
-from ..instances.placing import assignment_of, fence_after_for
+from ..instances.assignment import assignment_of, fence_after_for
 from ..instances.providers import Providers
 from ..instances.states import InstanceState
 from ..repository_keys.keyring import RepositoryKeyring

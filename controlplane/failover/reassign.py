@@ -36,16 +36,19 @@ from torpor.common.timestamps import utc_now
 from ..db.models import HostRow, InstanceRow
 from ..errors import TorporError, Unavailable
 from ..events.bus import EventBus
+from ..events.follow import follow
 from ..events.schemas import Event, Severity
-from ..instances import journal, store
+from ..instances import journal, placements, store
 from ..instances.agents import AgentCommands
-from ..instances.placing import assignment_of, fence_after_for
+from ..instances.assignment import assignment_of, fence_after_for
 from ..instances.providers import Providers
+from ..instances.runner import OperationRunner
 from ..instances.service import InstanceService
 from ..instances.states import Action, InstanceState
+from ..instances.timeouts import Timeouts
 from ..providers.base import Offer, Placement
+from ..repository_keys.keyring import RepositoryKeyring
 from ..savings.ledger import PRICE_KEY
-from . import placements
 
 log = logging.getLogger(__name__)
 FENCED_EVENT = "instance.fenced"
@@ -67,12 +70,19 @@ class Reassignment:
         instances: InstanceService,
         agents: AgentCommands,
         providers: Providers,
+        *,
+        operations: OperationRunner,
+        timeouts: Timeouts,
+        repository_keys: RepositoryKeyring,
     ) -> None:
         self._sessions = sessions
         self._bus = bus
         self._instances = instances
         self._agents = agents
         self._providers = providers
+        self._operations = operations
+        self._timeouts = timeouts
+        self._keys = repository_keys
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
@@ -118,7 +128,7 @@ class Reassignment:
         certainly been fenced by its host (if that host was alive at all), so it is not
         shown `running` until the host says Hello (then it is re-assigned) or is lost
         (then failed over). Hosts already back are left to their Hello. Returns the ids."""
-        timeouts = self._instances.orchestrator.timeouts
+        timeouts = self._timeouts
         now, marked = utc_now(), []
         async with self._sessions() as session:
             found = (
@@ -149,7 +159,9 @@ class Reassignment:
     def start(self) -> None:
         """Watches the bus for agents' `instance.fenced` events (until `close`)."""
         if self._watch is None:
-            self._watch = asyncio.create_task(self._watch_events(), name="reassign-watch")
+            self._watch = asyncio.create_task(
+                follow(self._bus, FENCED_EVENT, self._on_fenced), name="reassign-watch"
+            )
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._watch] if self._watch is not None else [])]
@@ -158,22 +170,10 @@ class Reassignment:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._watch = None
 
-    async def _watch_events(self) -> None:
+    def _on_fenced(self, event: Event) -> None:
         """Live events only: an older `instance.fenced` was either handled then, or its
-        host says `fenced` again in its next Hello. A watcher that fell behind resumes
-        after the last event it saw."""
-        after: int | None = None
-        while True:
-            try:
-                async for event in self._bus.subscribe(after):
-                    after = event.seq
-                    if event.kind == FENCED_EVENT:
-                        self._spawn(self.on_event(event), event.instance_id or "")
-                return  # the bus closed: the control plane is stopping
-            except Unavailable as err:
-                if "shutting down" in err.message:
-                    return
-                log.warning("fenced-host watcher resumes after seq %s: %s", after, err.message)
+        host says `fenced` again in its next Hello."""
+        self._spawn(self.on_event(event), event.instance_id or "")
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=f"reassign-{name}")
@@ -216,10 +216,10 @@ class Reassignment:
     async def _reassign(self, row: InstanceRow, reason: str) -> None:
         """Assign N+1 to the same host; confirmed: running again (event instance.reassigned)."""
         assert row.host_id is not None
-        timeouts = self._instances.orchestrator.timeouts
+        timeouts = self._timeouts
         bound_s = fence_after_for(row, self._providers, timeouts.fence_after_s)
         try:
-            assignment = assignment_of(row, bound_s, self._instances.orchestrator.repository_keys)
+            assignment = assignment_of(row, bound_s, self._keys)
             sent = await self._agents.assign(
                 row.host_id, f"reassign-{row.id}-{row.epoch}", assignment, ASSIGN_TIMEOUT_S
             )
@@ -262,7 +262,7 @@ class Reassignment:
         async with self._sessions() as session:
             running = await journal.current(session, instance_id)
         if running is not None:
-            await self._instances.orchestrator.wait(running.id)
+            await self._operations.wait(running.id)
 
     async def _emit(
         self, row: InstanceRow, kind: str, message: str, severity: Severity, **attributes: str

@@ -22,23 +22,25 @@ from ..accounts.caller import ALL_ROLES, OPERATE_INSTANCES, Caller
 from ..db.models import HOST_DISCONNECTED, HostRow, InstanceRow, OperationRow, SnapshotRecordRow
 from ..errors import Conflict
 from ..events.bus import EventBus
+from ..events.follow import follow
 from ..events.schemas import Event
 from ..fleet.hub import AgentHub
-from ..instances import journal, store
+from ..instances import journal, placements, store
+from ..instances.runner import OperationRunner
 from ..instances.schemas import InstanceView
 from ..instances.service import InstanceService
+from ..instances.standbys import StandbyClaims, WarmTarget
 from ..instances.states import Action, InstanceState, check
+from ..instances.timeouts import Timeouts
 from ..providers.base import HostSpec
-from ..warmpool.claims import WarmTarget
-from . import placements
 from .policy import FailoverPolicy, InstanceSettings, SettingsOverride, instance_settings
 from .reassign import Reassignment
 from .schemas import FailoverReadiness, FailoverStatus, PlacementView
-from .steps import FailoverSteps
 
 log = logging.getLogger(__name__)
 SERVING = (InstanceState.RUNNING.value, InstanceState.FENCED.value)
 """States in which an instance's host holds its work (fenced: stopped, to be re-assigned)."""
+HOST_LOST = "host.lost"
 PREEMPTION_MARGIN_S = 5.0
 """Kept free before a preemption deadline: the snapshot must be written before it."""
 PREEMPTION_SNAPSHOT_S = 120.0
@@ -51,9 +53,11 @@ class FailoverService:
         sessions: async_sessionmaker[AsyncSession],
         bus: EventBus,
         instances: InstanceService,
-        steps: FailoverSteps,
         policy: FailoverPolicy,
         *,
+        operations: OperationRunner,
+        claims: StandbyClaims,
+        timeouts: Timeouts,
         hub: AgentHub,
         reassignment: Reassignment,
     ) -> None:
@@ -63,9 +67,48 @@ class FailoverService:
         self._sessions = sessions
         self._bus = bus
         self._instances = instances
-        self.steps = steps
+        self._operations = operations
+        self._claims = claims
+        self._timeouts = timeouts
         self.policy = policy
         self._waiting: set[asyncio.Task[None]] = set()
+        self._losses: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
+
+    # --- the watch on host losses -----------------------------------------------------
+
+    def start(self) -> None:
+        """Watches the bus for `host.lost` (the hub's verdict) until `close`: each lost
+        host's running instance fails over. Start it before the hub, so no loss is missed."""
+        if self._watch is None:
+            self._watch = asyncio.create_task(
+                follow(self._bus, HOST_LOST, self._on_lost), name="failover-losses"
+            )
+
+    async def close(self) -> None:
+        tasks = [*self._losses, *([self._watch] if self._watch is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._watch = None
+
+    def _on_lost(self, event: Event) -> None:
+        """Live events only: a loss before a restart is not lost with it — the hub gives
+        that host a deadline again (`held_on_disconnected`)."""
+        if event.host_id:
+            reason = (event.attributes or {}).get("reason") or event.message
+            self._spawn_loss(event.host_id, reason)
+
+    def _spawn_loss(self, host_id: str, reason: str) -> None:
+        async def react() -> None:
+            try:
+                await self.on_host_lost(host_id, reason)
+            except Exception:  # the watch must go on; failover reports its own failures
+                log.exception("reacting to the loss of host %s failed", host_id)
+
+        task = asyncio.create_task(react(), name=f"failover-lost-{host_id}")
+        self._losses.add(task)
+        task.add_done_callback(self._losses.discard)
 
     # --- triggers ---------------------------------------------------------------------
 
@@ -105,7 +148,7 @@ class FailoverService:
     async def request(self, caller: Caller, instance_id: str) -> InstanceView:
         """`POST /instances/{id}/failover`: a last snapshot if the host answers, then move."""
         caller.require(OPERATE_INSTANCES, "failing instances over")
-        snapshot_s = self._instances.orchestrator.timeouts.snapshot_s
+        snapshot_s = self._timeouts.snapshot_s
         return await self.begin(
             instance_id, "requested", f"requested by {caller.email}", caller, snapshot_s=snapshot_s
         )
@@ -163,7 +206,7 @@ class FailoverService:
             )
             view = store.to_view(row, operation)
         await self._publish(view, "instance.failover_started", reason, trigger=trigger)
-        self._instances.orchestrator.start(operation.id)
+        self._operations.start(operation.id)
         return view
 
     async def _after_hibernate(self, host_id: str, reason: str) -> None:
@@ -182,7 +225,7 @@ class FailoverService:
             return
 
         async def then_fail_over(operation_id: str) -> None:
-            await self._instances.orchestrator.wait(operation_id)
+            await self._operations.wait(operation_id)
             if await self._running_on(host_id) is not None:
                 await self.on_host_lost(host_id, f"{reason} (during a hibernate)")
 
@@ -192,7 +235,7 @@ class FailoverService:
 
     async def held_on_disconnected(self) -> list[str]:
         """Hosts recorded disconnected under a running or hibernating instance (the hub
-        gives them a deadline at start-up: `AgentHub.held_elsewhere`)."""
+        gives them a deadline at start-up: `AgentHub.start(also_expected)`)."""
         async with self._sessions() as session:
             found = await session.scalars(
                 select(HostRow.id)
@@ -319,9 +362,9 @@ class FailoverService:
     async def _warm_target(self, row: InstanceRow, allow_other_region: bool) -> WarmTarget | None:
         """The standby a failover would claim now: same region first, then (if allowed) any."""
         spec = HostSpec(row.gpu_type, row.gpu_count, row.region, instance_id=row.id)
-        found = await self.steps.claims.peek(spec, avoid_host_id=row.host_id)
+        found = await self._claims.peek(spec, avoid_host_id=row.host_id)
         if found is None and allow_other_region:
-            found = await self.steps.claims.peek(spec, avoid_host_id=row.host_id, any_region=True)
+            found = await self._claims.peek(spec, avoid_host_id=row.host_id, any_region=True)
         return found
 
     async def instance_settings(self, caller: Caller, instance_id: str) -> InstanceSettings:

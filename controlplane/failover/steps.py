@@ -26,16 +26,21 @@ from torpor.common.timestamps import utc_now
 from ..db.models import HostRow, InstanceRow, OperationRow, SnapshotRecordRow
 from ..errors import TorporError, Unavailable
 from ..fleet.draining import is_draining
-from ..instances import journal
+from ..instances import journal, placements
 from ..instances.agents import AgentCommands
-from ..instances.operations import DONE, Orchestrator
-from ..instances.placing import confirms_release
+from ..instances.assignment import confirms_release
+from ..instances.placer import Placer
 from ..instances.providers import Providers
+from ..instances.recorder import OperationRecorder
+from ..instances.releases import Releases
+from ..instances.restorer import Restorer
+from ..instances.rollback import Rollback
 from ..instances.snapshots import record
+from ..instances.standbys import StandbyClaims
 from ..instances.states import Action
+from ..instances.steps import DONE, Step
+from ..instances.timeouts import Timeouts
 from ..providers.base import HostSpec, Placement
-from ..warmpool.claims import NoStandbys, StandbyClaims
-from . import placements
 from .fencing import FAILED_OVER
 from .policy import instance_settings
 
@@ -48,22 +53,39 @@ RELEASE_RETRY_MAX_S = 30.0
 
 class FailoverSteps:
     def __init__(
-        self, orchestrator: Orchestrator, providers: Providers, agents: AgentCommands
+        self,
+        recorder: OperationRecorder,
+        rollback: Rollback,
+        releases: Releases,
+        *,
+        placer: Placer,
+        restorer: Restorer,
+        providers: Providers,
+        agents: AgentCommands,
+        claims: StandbyClaims,
+        timeouts: Timeouts,
     ) -> None:
-        self._orchestrator = orchestrator
+        self._recorder = recorder
+        self._rollback = rollback
+        self._releases = releases
+        self._placer = placer
+        self._restorer = restorer
         self._providers = providers
         self._agents = agents
-        self.claims: StandbyClaims = NoStandbys()
-        """The warm pool (controlplane/warmpool); replaced when one is configured."""
-        orchestrator.register(
-            "failover",
-            {
-                "snapshot": self._last_snapshot,
-                "target": self._target,
-                "release_old": self._release_old,
-                "finish": self._finish,
-            },
-        )
+        self._claims = claims
+        self._timeouts = timeouts
+
+    def steps(self) -> dict[str, Step]:
+        """The failover operation, in order: assign, restore and configure are wake's."""
+        return {
+            "snapshot": self._last_snapshot,
+            "target": self._target,
+            "release_old": self._release_old,
+            "assign": self._placer.assign,
+            "restore": self._restorer.restore,
+            "configure": self._placer.configure,
+            "finish": self._finish,
+        }
 
     async def _last_snapshot(self, operation: OperationRow, instance: InstanceRow) -> str:
         """A last incremental snapshot on the old host, inside the time left; when it fails
@@ -85,7 +107,7 @@ class FailoverSteps:
         def keep(session: AsyncSession, row: InstanceRow) -> None:
             record(session, row, taken, "failover", keep=False)
 
-        await self._orchestrator.advance(
+        await self._recorder.advance(
             operation.id, "target", keep, last_snapshot_id=taken.snapshot_id
         )
         return "target"
@@ -94,15 +116,15 @@ class FailoverSteps:
         self, operation: OperationRow, instance: InstanceRow, why: str
     ) -> str:
         message = f"the last snapshot before failover failed: {why}"
-        await self._orchestrator.emit(instance, "instance.failover_snapshot_failed", message)
+        await self._recorder.emit(instance, "instance.failover_snapshot_failed", message)
         if instance.latest_snapshot_id is None:
             reason = f"nothing to restore: no snapshot of {instance.id} exists ({why})"
-            moved = await self._orchestrator.conclude(
+            moved = await self._recorder.conclude(
                 operation.id, _aborted(operation), journal.FAILED, reason
             )
-            await self._orchestrator.emit(moved, "instance.failover_failed", reason, "error")
+            await self._recorder.emit(moved, "instance.failover_failed", reason, "error")
             return DONE
-        await self._orchestrator.advance(operation.id, "target")
+        await self._recorder.advance(operation.id, "target")
         return "target"
 
     async def _target(self, operation: OperationRow, instance: InstanceRow) -> str:
@@ -112,19 +134,19 @@ class FailoverSteps:
         except TorporError as err:
             if self._old_host_serves(operation, old_host):
                 return await self._stay(operation, instance, old_host, err.message)
-            await self._orchestrator.placement_failed(operation, instance, err.message)
+            await self._rollback.placement_failed(operation, instance, err.message)
             return DONE
 
         async def move(session: AsyncSession, row: InstanceRow) -> None:
             await placements.end(session, row, FAILED_OVER)
             await placements.begin(session, row, placement, rule, operation.id)
 
-        await self._orchestrator.advance(
+        await self._recorder.advance(
             operation.id, "release_old", move, new_host_id=placement.host_id, chosen_by=rule
         )
-        await self._orchestrator.announce_claim(instance, placement, "failover")
+        await self._placer.announce_claim(instance, placement, "failover")
         message = f"failing {instance.id} over to host {placement.host_id} ({rule})"
-        await self._orchestrator.emit(
+        await self._recorder.emit(
             instance,
             "failover.target_chosen",
             message,
@@ -146,10 +168,10 @@ class FailoverSteps:
         """No target: the instance goes back to running where it is, its lease kept (a
         release here would throw away a working host and the work since the snapshot)."""
         reason = f"no host to fail over to ({why}); instance {instance.id} stays on {old_host}"
-        moved = await self._orchestrator.conclude(
+        moved = await self._recorder.conclude(
             operation.id, _aborted(operation), journal.FAILED, reason
         )
-        await self._orchestrator.emit(moved, "instance.failover_failed", reason, "error")
+        await self._recorder.emit(moved, "instance.failover_failed", reason, "error")
         return DONE
 
     async def _choose(
@@ -160,21 +182,21 @@ class FailoverSteps:
             instance.gpu_type, instance.gpu_count, instance.region, instance_id=instance.id
         )
         request_id = operation.request_id or operation.id
-        async with self._orchestrator.sessions() as session:
+        async with self._recorder.sessions() as session:
             allow_other = (await instance_settings(session, instance.id)).effective
         # Both claims use the operation's request id: a step resumed after a crash between
         # a claim and `advance` gets back the standby it claimed (in whichever region),
         # never a second one.
-        found = await self.claims.claim(spec, request_id=request_id, avoid_host_id=old_host)
+        found = await self._claims.claim(spec, request_id=request_id, avoid_host_id=old_host)
         if found is None and allow_other.allow_other_region:
-            found = await self.claims.claim(
+            found = await self._claims.claim(
                 spec, request_id=request_id, avoid_host_id=old_host, any_region=True
             )
         if found is not None:
             return _not_the_old(found, old_host), placements.chosen_by(found, instance.region)
         provider = self._providers.get(instance.provider)
         acquired = await provider.acquire(spec, request_id=request_id)
-        async with self._orchestrator.sessions() as session:
+        async with self._recorder.sessions() as session:
             draining = await is_draining(session, acquired.host_id)
         if draining:  # standbys on it are never claimed; a new host on it is given back
             await self._providers.release(instance.provider, acquired.lease_id, acquired.host_id)
@@ -198,31 +220,24 @@ class FailoverSteps:
                 gone = await self._agents.fence(old_host, reason, instance.epoch, FENCE_TIMEOUT_S)
             except TorporError as err:  # it fences itself after fence_after_ms anyway
                 log.info("fencing old host %s: %s", old_host, err.message)
-        if old_lease:
-            try:  # a host that did not take the Fence may be frozen: killed, not stopped
-                await self._providers.release(
-                    provider_name, str(old_lease), old_host or None, lost=not gone
-                )
-                gone = released = True
-            except Exception as err:
-                message = (
-                    f"the old host {old_host} (lease {old_lease}) could not be released and "
-                    f"may still be running: {err}"
-                )
-                await self._orchestrator.emit(instance, "instance.release_failed", message, "error")
+        if old_lease:  # a host that did not take the Fence may be frozen: killed, not stopped
+            released = await self._releases.release_or_report(
+                instance, str(old_lease), old_host or None, provider=provider_name, lost=not gone
+            )
+            gone = gone or released
         if old_host and not gone:
             if old_lease and self._never_self_fences(provider_name):
                 await self._until_released(operation, instance, provider_name, str(old_lease))
                 released = True
             else:
                 await self._until_fenced(operation, instance, old_host)
-        await self._orchestrator.advance(
+        await self._recorder.advance(
             operation.id, "assign", old_lease_released="yes" if released else ""
         )
         return "assign"
 
     def _never_self_fences(self, provider_name: str) -> bool:
-        """Whether the old host was told `fence_after_ms` 0 (placing.fence_after_for)."""
+        """Whether the old host was told `fence_after_ms` 0 (assignment.fence_after_for)."""
         try:
             return confirms_release(self._providers.get(provider_name))
         except TorporError:
@@ -241,7 +256,7 @@ class FailoverSteps:
             f"released: it never fences itself; retrying the release every up to "
             f"{RELEASE_RETRY_MAX_S:.0f} s (fix the provider: {provider_name})"
         )
-        await self._orchestrator.emit(instance, "failover.waiting_for_release", message, "error")
+        await self._recorder.emit(instance, "failover.waiting_for_release", message, "error")
         delay_s = RELEASE_RETRY_S
         while True:
             await asyncio.sleep(delay_s)
@@ -261,15 +276,13 @@ class FailoverSteps:
         details = operation.details or {}
         until = _when(str(details.get("fenced_by", "")))
         if until is None:
-            async with self._orchestrator.sessions() as session:
+            async with self._recorder.sessions() as session:
                 host = await session.get(HostRow, old_host)
             heard = host.last_heartbeat_at if host is not None else None
             heard = heard or _when(str(details.get("lost_at", ""))) or utc_now()
-            timeouts = self._orchestrator.timeouts
+            timeouts = self._timeouts
             until = heard + timedelta(seconds=timeouts.fence_after_s + timeouts.fence_margin_s)
-            await self._orchestrator.advance(
-                operation.id, "release_old", fenced_by=until.isoformat()
-            )
+            await self._recorder.advance(operation.id, "release_old", fenced_by=until.isoformat())
         left_s = (until - utc_now()).total_seconds()
         if left_s > 0:
             message = (
@@ -277,24 +290,24 @@ class FailoverSteps:
                 f"host: the old host {old_host} could not be released or fenced, and fences "
                 "itself by then"
             )
-            await self._orchestrator.emit(
+            await self._recorder.emit(
                 instance, "failover.waiting_for_fence", message, fenced_by=until.isoformat()
             )
             await asyncio.sleep(left_s)
 
     async def _finish(self, operation: OperationRow, instance: InstanceRow) -> str:
         lost_s = await self._work_lost_s(operation, instance)
-        moved = await self._orchestrator.conclude(
+        moved = await self._recorder.conclude(
             operation.id, Action.FAILED_OVER, journal.OK, "failed over"
         )
         snapshot = moved.latest_snapshot_id or ""
-        await self._orchestrator.emit(
+        await self._recorder.emit(
             moved,
             "instance.failover_restored",
             f"snapshot {snapshot} restored on host {moved.host_id}",
             snapshot_id=snapshot,
         )
-        await self._orchestrator.emit(
+        await self._recorder.emit(
             moved,
             "instance.failover_finished",
             f"instance {moved.id} runs on host {moved.host_id} at epoch {moved.epoch}; "
@@ -307,7 +320,7 @@ class FailoverSteps:
 
     async def _work_lost_s(self, operation: OperationRow, instance: InstanceRow) -> float:
         """From the restored snapshot to when the failover began (the host's last word)."""
-        async with self._orchestrator.sessions() as session:
+        async with self._recorder.sessions() as session:
             taken = await session.get(SnapshotRecordRow, instance.latest_snapshot_id or "")
         if taken is None:
             return 0.0

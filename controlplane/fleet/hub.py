@@ -4,7 +4,8 @@ Per design.md "The stream protocol": at most one stream per host (a newer one re
 the older), a host silent for ttl+grace is lost, and after a control-plane restart every
 host recorded as connected gets a fresh ttl+grace to come back before it is written off.
 A host given back on purpose (`releasing`) is never lost: the control plane stopped
-expecting to hear from it before its provider stopped it.
+expecting to hear from it before its provider stopped it. A loss is published as
+`host.lost` on the event bus (HostService records it); failover subscribes there.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from ..errors import FailedPrecondition, Unavailable
-from .commands import PendingCommands
+from .pending import PendingCommands
 from .schemas import Command, CommandResult, HeartbeatPolicy, Hello, HostView
 from .service import HostService
 from .stream import AgentStream
@@ -40,14 +41,6 @@ class AgentHub:
         self._awaiting: dict[str, float] = {}  # restart: host id -> reconnect deadline
         self._gone: dict[str, float] = {}  # stream ended: host id -> reconnect deadline
         self._releasing: set[str] = set()  # given back now: its stream's end is no loss
-        self.on_lost: Callable[[str, str], Awaitable[None]] | None = None
-        """Set by failover: (host id, why) once a host is lost, i.e. silent for ttl+grace,
-        or disconnected and not back within ttl+grace. Never called for a restart alone."""
-        self.held_elsewhere: Callable[[], Awaitable[list[str]]] | None = None
-        """Set by failover: hosts recorded disconnected that still hold a running
-        instance. A restart gives them a deadline too: a host that disconnected just
-        before the control plane went down (its deadline never ran) is lost, as it would
-        have been, if it is not back within ttl+grace."""
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pending = PendingCommands()
         self._reaper: asyncio.Task[None] | None = None
@@ -63,12 +56,15 @@ class AgentHub:
     def _deadline(self) -> float:
         return self._clock() + self.policy.lost_after_s
 
-    async def start(self) -> None:
-        """Gives hosts recorded as connected a fresh deadline, then starts the reaper."""
+    async def start(self, also_expected: Sequence[str] = ()) -> None:
+        """Gives hosts recorded as connected a fresh deadline, then starts the reaper.
+
+        `also_expected`: hosts recorded disconnected that still hold a running instance
+        (failover knows them). A host that disconnected just before the control plane went
+        down (its deadline never ran) is lost, as it would have been, if it is not back
+        within ttl+grace. A restart alone never loses a host."""
         deadline = self._deadline()
-        awaited = await self._hosts.connected_ids()
-        if self.held_elsewhere is not None:
-            awaited += await self.held_elsewhere()
+        awaited = [*await self._hosts.connected_ids(), *also_expected]
         self._awaiting = {host_id: deadline for host_id in awaited}
         interval = min(MAX_REAP_INTERVAL_S, self.policy.lost_after_s / 4)
         self._reaper = asyncio.create_task(self._reap_forever(interval), name="torpor-reaper")
@@ -157,20 +153,13 @@ class AgentHub:
             del self._streams[stream.host_id]
             stream.close(Unavailable(reason) if kind == "host.lost" else None)
             self._pending.fail_host(stream.host_id, Unavailable(f"host disconnected: {reason}"))
-            await self._hosts.record_disconnect(
-                stream.host_id, reason, kind, "warning" if kind == "host.lost" else "info"
+            lost = kind == "host.lost"
+            recorded = await self._hosts.record_disconnect(
+                stream.host_id, reason, kind, "warning" if lost else "info"
             )
-        if kind == "host.lost":
-            await self._lost(stream.host_id, reason)
+            if lost and not recorded:  # not recorded connected: the loss is news all the same
+                await self._hosts.record_lost(stream.host_id, reason)
         return True
-
-    async def _lost(self, host_id: str, reason: str) -> None:
-        if self.on_lost is None:
-            return
-        try:
-            await self.on_lost(host_id, reason)
-        except Exception:  # the reaper must go on; failover reports its own failures
-            log.exception("reacting to the loss of host %s failed", host_id)
 
     async def send_command(self, host_id: str, command: Command, timeout_s: float) -> CommandResult:
         """Sends `command` down the host's stream and waits for its result.
@@ -209,7 +198,6 @@ class AgentHub:
                 silence = self.policy.lost_after_s
                 reason = f"disconnected and silent for {silence:g} s since its last message"
                 await self._hosts.record_lost(host_id, reason)
-                await self._lost(host_id, reason)
 
     async def _write_off(self, host_id: str) -> None:
         async with self._locks[host_id]:
@@ -219,5 +207,5 @@ class AgentHub:
                 f"did not reconnect within {self.policy.lost_after_s:g} s "
                 "of a control-plane restart"
             )
-            await self._hosts.record_disconnect(host_id, reason, "host.lost", "warning")
-        await self._lost(host_id, reason)
+            if not await self._hosts.record_disconnect(host_id, reason, "host.lost", "warning"):
+                await self._hosts.record_lost(host_id, reason)  # recorded disconnected before

@@ -6,10 +6,9 @@ The gRPC servicer only translates wire messages into these calls, so the protoco
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import PermissionDenied
 from ..events.bus import EventBus
@@ -21,6 +20,36 @@ from .service import HostService
 from .stream import AgentStream
 
 
+class IdleReports(Protocol):
+    """The instances' side of idle detection (InstanceService)."""
+
+    async def on_idle_report(self, host_id: str, idle: bool) -> None:
+        """An idle host may have an instance to hibernate."""
+
+    async def idle_policy_of(self, host_id: str) -> dict[str, Any]:
+        """The idle-policy override of the host's instance, sent in every Welcome (an
+        agent that restarted gets it back)."""
+        ...
+
+
+class HostAssignments(Protocol):
+    """What each host serves and whether it is fenced (failover's Fencing)."""
+
+    async def assignment_of(self, host_id: str) -> Assignment | None:
+        """The instance the host serves now, re-stated in every Welcome."""
+
+    async def check_hello(self, hello: Hello) -> Fence | None:
+        """A Fence for a host whose placement was replaced."""
+
+
+class PreemptionNotices(Protocol):
+    """Failover's reaction to a host about to be taken away (FailoverService)."""
+
+    async def on_preemption(
+        self, host_id: str, deadline: datetime | None, source: str, detail: str
+    ) -> None: ...
+
+
 class AgentSessionService:
     def __init__(
         self,
@@ -28,24 +57,18 @@ class AgentSessionService:
         hosts: HostService,
         hub: AgentHub,
         bus: EventBus,
+        *,
+        idle: IdleReports,
+        assignments: HostAssignments,
+        preemptions: PreemptionNotices,
     ) -> None:
         self._credentials = credentials
         self._hosts = hosts
         self._hub = hub
         self._bus = bus
-        self.on_idle_report: Callable[[str, bool], Awaitable[None]] | None = None
-        """Set by the instance service: an idle host may have an instance to hibernate."""
-        self.idle_policy_of: Callable[[str], Awaitable[dict[str, Any]]] | None = None
-        """Set by the instance service: the idle-policy override of the host's instance,
-        sent in every Welcome (an agent that restarted gets it back)."""
-        self.assignment_of: Callable[[str], Awaitable[Assignment | None]] | None = None
-        """Set by failover: the instance the host serves now, re-stated in every Welcome."""
-        self.check_hello: Callable[[Hello], Awaitable[Fence | None]] | None = None
-        """Set by failover: a Fence for a host whose placement was replaced."""
-        self.on_preemption: Callable[[str, datetime | None, str, str], Awaitable[None]] | None = (
-            None
-        )
-        """Set by failover: (host id, deadline, source, detail) of a preemption notice."""
+        self._idle = idle
+        self._assignments = assignments
+        self._preemptions = preemptions
 
     @property
     def policy(self) -> HeartbeatPolicy:
@@ -64,7 +87,7 @@ class AgentSessionService:
                 field="host_id",
             )
         stream, _ = await self._hub.connect(hello)
-        fence = await self.check_hello(hello) if self.check_hello is not None else None
+        fence = await self._assignments.check_hello(hello)
         if fence is not None:  # goes out right after the Welcome
             stream.send(
                 Command(fence, id=f"fence-{hello.host_id}-{fence.epoch}", epoch=fence.epoch)
@@ -72,9 +95,7 @@ class AgentSessionService:
         return stream
 
     async def assignment(self, host_id: str) -> Assignment | None:
-        if self.assignment_of is None:
-            return None
-        return await self.assignment_of(host_id)
+        return await self._assignments.assignment_of(host_id)
 
     async def preemption(
         self, stream: AgentStream, deadline: datetime | None, source: str, detail: str
@@ -90,8 +111,7 @@ class AgentSessionService:
                 attributes={"source": source, "deadline": deadline.isoformat() if deadline else ""},
             )
         )
-        if self.on_preemption is not None:
-            await self.on_preemption(stream.host_id, deadline, source, detail)
+        await self._preemptions.on_preemption(stream.host_id, deadline, source, detail)
 
     async def telemetry(self, stream: AgentStream, telemetry: dict[str, Any]) -> None:
         self._hub.touch(stream)
@@ -107,14 +127,11 @@ class AgentSessionService:
         self._hub.resolve(stream, result)
 
     async def idle_policy(self, host_id: str) -> dict[str, Any]:
-        if self.idle_policy_of is None:
-            return {}
-        return await self.idle_policy_of(host_id)
+        return await self._idle.idle_policy_of(host_id)
 
     async def idle_report(self, stream: AgentStream, idle: bool) -> None:
         self._hub.touch(stream)
-        if self.on_idle_report is not None:
-            await self.on_idle_report(stream.host_id, idle)
+        await self._idle.on_idle_report(stream.host_id, idle)
 
     def heard_from(self, stream: AgentStream) -> None:
         """Any other message still proves the host alive."""

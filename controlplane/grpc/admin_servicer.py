@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from torpor.proto.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 
-from ..fleet.commands import DEFAULT_PING_TIMEOUT_S
+from ..fleet.operator_commands import DEFAULT_PING_TIMEOUT_S
 from . import convert
 from .admin_base import AdminBase
 from .admin_failover import FailoverRpcs

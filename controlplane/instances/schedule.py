@@ -22,6 +22,7 @@ from .states import InstanceState
 
 log = logging.getLogger(__name__)
 TICK_S = 30.0
+Periods = Callable[[AsyncSession, list[InstanceRow]], Awaitable[dict[str, int]]]
 
 
 class SnapshotScheduler:
@@ -30,15 +31,17 @@ class SnapshotScheduler:
         sessions: async_sessionmaker[AsyncSession],
         instances: InstanceService,
         tick_s: float = TICK_S,
+        *,
+        periods: Periods | None = None,
     ) -> None:
+        """`periods`: each instance's period (0: none) — failover's policy, which
+        defaults to every 15 min; without it, only instances with
+        `snapshot_schedule.every_s` get scheduled snapshots."""
         self._sessions = sessions
         self._instances = instances
         self._tick_s = tick_s
         self._task: asyncio.Task[None] | None = None
-        self.periods: Callable[[AsyncSession, list[InstanceRow]], Awaitable[dict[str, int]]] | None
-        self.periods = None
-        """Set by failover: each instance's period (0: none), defaulting to every 15 min;
-        unset, only instances with `snapshot_schedule.every_s` get scheduled snapshots."""
+        self._periods_of = periods
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._forever(), name="torpor-snapshot-schedule")
@@ -95,6 +98,6 @@ class SnapshotScheduler:
             return found
 
     async def _periods(self, session: AsyncSession, rows: list[InstanceRow]) -> dict[str, int]:
-        if self.periods is not None:
-            return await self.periods(session, rows)
+        if self._periods_of is not None:
+            return await self._periods_of(session, rows)
         return {row.id: int((row.snapshot_schedule or {}).get("every_s") or 0) for row in rows}

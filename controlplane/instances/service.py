@@ -1,7 +1,7 @@
 """InstanceService: what users (and the idle reports of agents) ask of instances.
 
 Every request that starts an operation checks the state and writes the first journal entry
-in one transaction, under a per-instance lock, then leaves the work to the orchestrator in
+in one transaction, under a per-instance lock, then leaves the work to the operation runner in
 the background. A repeated hibernate while hibernating (or wake while waking) answers the
 operation already running: the request is idempotent, not a conflict.
 """
@@ -26,11 +26,13 @@ from ..providers.base import HostSpec, Offer
 from ..repository_keys.keyring import RepositoryKeyring
 from . import journal, store
 from .agents import AgentCommands
-from .operations import IDLE, Orchestrator
+from .hibernation import IDLE
 from .providers import Providers, choose
+from .runner import OperationRunner
 from .schemas import InstanceSpec, InstanceView, Page, SnapshotKind, SnapshotView
 from .snapshots import SnapshotService, record, to_view
 from .states import Action, InstanceState, check, require
+from .timeouts import Timeouts
 from .validation import validate_spec
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ class InstanceService:
         agents: AgentCommands,
         *,
         snapshots: SnapshotService,
-        orchestrator: Orchestrator,
+        operations: OperationRunner,
+        timeouts: Timeouts,
         repository_keys: RepositoryKeyring,
     ) -> None:
         self._sessions = sessions
@@ -54,7 +57,8 @@ class InstanceService:
         self._providers = providers
         self._agents = agents
         self._snapshots = snapshots
-        self.orchestrator = orchestrator
+        self._operations = operations
+        self._timeouts = timeouts
         self._keys = repository_keys
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -119,7 +123,7 @@ class InstanceService:
             operation = journal.new_operation(session, row.id, "create", "acquire")
             view = store.to_view(row, operation)
         await self._emit(view, "instance.created", f"instance {view.id} created by {caller.email}")
-        self.orchestrator.start(operation.id)
+        self._operations.start(operation.id)
         return view
 
     async def hibernate(
@@ -154,7 +158,7 @@ class InstanceService:
         await self._emit(
             view, f"instance.{view.state}", f"instance {instance_id}: {kind} ({reason})"
         )
-        self.orchestrator.start(operation.id)
+        self._operations.start(operation.id)
         return view
 
     async def _load_for(
@@ -182,8 +186,8 @@ class InstanceService:
                 _refuse_if_busy(instance_id, running)
                 running = journal.new_operation(session, instance_id, "delete", "release")
             operation_id = running.id
-        self.orchestrator.start(operation_id)
-        await self.orchestrator.wait(operation_id)
+        self._operations.start(operation_id)
+        await self._operations.wait(operation_id)
         async with self._sessions() as session:
             row = await store.load(session, instance_id)
             if row.deleted_at is None:
@@ -218,7 +222,7 @@ class InstanceService:
             f"snap-{uuid.uuid4().hex}",
             kind,
             keep_forever,
-            self.orchestrator.timeouts.snapshot_s,
+            self._timeouts.snapshot_s,
             epoch=epoch,
         )
         async with self._sessions.begin() as session:

@@ -26,6 +26,7 @@ from ..errors import Conflict
 from ..events.bus import EventBus
 from ..events.schemas import Event, Severity
 from ..fleet.service import HostService
+from ..instances.runner import OperationRunner
 from ..instances.service import InstanceService
 from ..instances.states import InstanceState
 from .schemas import DrainView
@@ -47,9 +48,12 @@ class DrainService:
         bus: EventBus,
         hosts: HostService,
         instances: InstanceService,
+        *,
+        operations: OperationRunner,
         failover: FailoverService | None = None,
     ) -> None:
         self._failover = failover
+        self._operations = operations
         self._sessions = sessions
         self._bus = bus
         self._hosts = hosts
@@ -140,9 +144,8 @@ class DrainService:
 
     def _watch(self, host_id: str, operation_ids: list[str]) -> None:
         async def watch() -> None:
-            orchestrator = self._instances.orchestrator
             await asyncio.gather(
-                *(orchestrator.wait(op) for op in operation_ids), return_exceptions=True
+                *(self._operations.wait(op) for op in operation_ids), return_exceptions=True
             )
             await self._settle(host_id)
 

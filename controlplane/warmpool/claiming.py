@@ -26,11 +26,11 @@ from torpor.common.timestamps import utc_now
 from ..db.models import HOST_DISCONNECTED, HostRow, InstanceRow, StandbyHostRow, WarmPoolRow
 from ..fleet.draining import draining_ids
 from ..instances.providers import Providers
+from ..instances.repositories import REPOSITORY_KEY, repository_url
+from ..instances.standbys import WarmTarget
 from ..instances.states import InstanceState
 from ..providers.base import HostSpec, Offer, Placement
-from .claims import WarmTarget
 from .cost import charge_closed
-from .repositories import repository_url
 from .schemas import CLAIMED, READY
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ class PoolClaims:
         details |= {"standby": row.id, "pool": row.pool_id}
         repository = repository_url(provider, instance_id) if instance_id else ""
         if repository:
-            details["repository"] = repository
+            details[REPOSITORY_KEY] = repository
         return Placement(row.provider, row.lease_id, row.host_id, offer, details)
 
 

@@ -29,10 +29,10 @@ from ..errors import TorporError
 from ..fleet.schemas import Prefetch
 from ..instances.agents import AgentCommands
 from ..instances.providers import Providers
+from ..instances.repositories import repository_url
 from ..instances.states import InstanceState
 from ..repository_keys.keyring import RepositoryKeyring
 from . import rows
-from .repositories import repository_url
 from .schemas import READY
 
 log = logging.getLogger(__name__)

@@ -154,7 +154,7 @@ async def test_a_partitioned_host_is_fenced_and_its_work_stopped(
 
     provider.release = cloud_api_down  # type: ignore[method-assign]
     assigned: list[datetime] = []
-    agents = api.services.instances.orchestrator._agents
+    agents = api.services.agents
     real_assign = agents.assign
 
     async def noting_assign(*args: Any, **kwargs: Any) -> bool:
@@ -175,7 +175,7 @@ async def test_a_partitioned_host_is_fenced_and_its_work_stopped(
         async with api.services.sessions() as session:
             old_host = await session.get(HostRow, first["host_id"])
         assert old_host is not None and old_host.last_heartbeat_at is not None
-        settings = api.services.instances.orchestrator.timeouts
+        settings = api.services.timeouts
         wait_s = settings.fence_after_s + settings.fence_margin_s
         # the new host is assigned only once the old one must have fenced itself
         assert assigned[-1] >= old_host.last_heartbeat_at + timedelta(seconds=wait_s)

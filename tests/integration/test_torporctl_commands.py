@@ -96,7 +96,7 @@ async def _running_instance(api: ApiClient) -> str:
         "/api/v1/instances", json={**body, "auto_hibernate": False}, headers=owner.headers
     )
     assert created.status_code == 202, created.text
-    await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+    await api.services.operations.wait(created.json()["operation"]["id"])
     return str(created.json()["id"])
 
 

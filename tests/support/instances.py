@@ -102,7 +102,7 @@ class Teams:
         )
         assert response.status_code == 202, response.text
         ident = response.json()["id"]
-        await self.api.services.instances.orchestrator.wait(response.json()["operation"]["id"])
+        await self.api.services.operations.wait(response.json()["operation"]["id"])
         return await self.get(ident, who)
 
     async def get(self, ident: str, who: Account | None = None) -> dict[str, Any]:

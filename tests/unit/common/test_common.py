@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.layering import imported_modules, violations
+from tests.layering import cycles, imported_modules, layer_violations, violations
 from torpor.common.atomic import atomic_write_bytes, atomic_write_text
 from torpor.common.backoff import Backoff
 from torpor.common.timestamps import from_timestamp, to_timestamp
@@ -63,3 +63,23 @@ def test_layering_holds_and_its_parser_sees_imports(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text("import torpor.agent.x\nfrom torpor.controlplane import y\nfrom . import z\n")
     assert imported_modules(source) == [(1, "torpor.agent.x"), (2, "torpor.controlplane")]
+
+
+def test_the_layering_check_finds_cycles_and_upward_imports() -> None:
+    graph = {
+        "torpor.controlplane.instances.a": [(3, "torpor.controlplane.failover.b")],
+        "torpor.controlplane.failover.b": [(4, "torpor.controlplane.instances.c")],
+        "torpor.controlplane.instances.c": [(5, "torpor.controlplane.instances.a")],
+        "torpor.controlplane.db.d": [],
+    }
+    assert cycles(graph) == [
+        [
+            "torpor.controlplane.failover.b",
+            "torpor.controlplane.instances.a",
+            "torpor.controlplane.instances.c",
+        ]
+    ]
+    assert layer_violations(graph) == [
+        "torpor.controlplane.instances.a:3: instances may not import failover "
+        "(torpor.controlplane.failover.b)"
+    ]

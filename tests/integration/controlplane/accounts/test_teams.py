@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.accounts import Account, invite_and_join, sign_up, switch_team
 from tests.support.http import ApiClient
+from torpor.controlplane.accounts.teams import TeamService
+from torpor.controlplane.errors import FailedPrecondition
 
 from .checks import assert_error
 
@@ -278,6 +280,8 @@ async def test_deleting_a_team_runs_the_plugged_in_checks(api: ApiClient) -> Non
     async def live_instances(_session: object, team_id: str) -> str | None:
         return "it has 1 live instance: delete it first" if team_id == team["id"] else None
 
-    api.services.accounts.teams.add_deletion_check(live_instances)  # type: ignore[arg-type]
-    refused = await api.http.delete(f"/api/v1/teams/{team['id']}", headers=owner.headers)
-    assert "live instance" in assert_error(refused, 409, "failed_precondition")["message"]
+    services = api.services
+    teams = TeamService(services.sessions, [live_instances])  # type: ignore[list-item]
+    caller = await services.accounts.authenticator.caller(owner.access_token)
+    with pytest.raises(FailedPrecondition, match="live instance"):
+        await teams.delete(caller, team["id"])

@@ -44,7 +44,7 @@ async def test_a_failed_restore_leaves_it_hibernated_with_its_snapshot(teams: Te
         f"/api/v1/instances/{instance['id']}/wake", headers=teams.member.headers
     )
     assert woken.status_code == 202 and woken.json()["state"] == "waking"
-    await teams.api.services.instances.orchestrator.wait(woken.json()["operation"]["id"])
+    await teams.api.services.operations.wait(woken.json()["operation"]["id"])
     after = await teams.get(instance["id"])
     assert after["state"] == "hibernated" and after["host_id"] is None
     assert after["latest_snapshot_id"] == "snap-1"
@@ -68,7 +68,7 @@ async def test_an_idle_report_hibernates_an_auto_hibernate_instance(
             "/api/v1/instances", json={**SPEC, "auto_hibernate": True}, headers=owner.headers
         )
         await accept_assign(agent)
-        await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        await api.services.operations.wait(created.json()["operation"]["id"])
         await agent.send(agent_pb2.AgentMessage(idle_report=agent_pb2.IdleReport(idle=True)))
         command = await next_command(agent)
         assert command.WhichOneof("kind") == "hibernate" and command.hibernate.reason == "idle"
@@ -92,7 +92,7 @@ async def test_an_idle_report_leaves_an_instance_without_auto_hibernate(
         created = await api.http.post(
             "/api/v1/instances", json={**SPEC, "auto_hibernate": False}, headers=owner.headers
         )
-        await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        await api.services.operations.wait(created.json()["operation"]["id"])
         host_id = created.json()["host_id"] or "h-paper-lease-1"
         await api.services.instances.on_idle_report(host_id, True)
         seen = await api.http.get(
@@ -125,7 +125,7 @@ async def test_the_idle_policy_of_a_new_instance_goes_to_its_agent(
         assert not sent.HasField("grace_s")
         result = agent_pb2.CommandResult(command_id=command.id, ok=True)
         await agent.send(agent_pb2.AgentMessage(command_result=result))
-        await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        await api.services.operations.wait(created.json()["operation"]["id"])
         seen = await api.http.get(
             f"/api/v1/instances/{created.json()['id']}", headers=owner.headers
         )
@@ -153,7 +153,7 @@ async def test_scheduled_snapshots(tmp_path: Path, database_url: str) -> None:
         body = {**SPEC, "snapshot_schedule": {"every_s": 3600}}
         created = await api.http.post("/api/v1/instances", json=body, headers=owner.headers)
         await accept_assign(agent)
-        await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        await api.services.operations.wait(created.json()["operation"]["id"])
         schedule = api.services.schedule
         assert await schedule.tick() == []  # not due yet
         later = utc_now() + timedelta(hours=1, seconds=1)

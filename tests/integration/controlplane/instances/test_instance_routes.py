@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.controlplane.test_agent_hub import eventually
+from tests.integration.controlplane.fleet.test_agent_hub import eventually
 from tests.support.instances import SPEC, Teams
 from torpor.controlplane.errors import TorporError
 
@@ -51,7 +51,7 @@ async def test_create_places_the_instance(teams: Teams) -> None:
     created = response.json()
     assert created["state"] == "provisioning" and created["operation"]["kind"] == "create"
     assert created["team_id"] == teams.owner.team_id and created["name"] == "lab"
-    await teams.api.services.instances.orchestrator.wait(created["operation"]["id"])
+    await teams.api.services.operations.wait(created["operation"]["id"])
     running = await teams.get(created["id"])
     assert running["state"] == "running" and running["host_id"] == "h-paper-lease-1"
     assert running["idle_policy"] == {"window_s": 600} and running["operation"] is None
@@ -130,7 +130,7 @@ async def test_hibernate_that_the_agent_never_answers_keeps_it_running(teams: Te
     again = await teams.http.post(url, headers=teams.member.headers)  # idempotent
     assert again.status_code == 202
     assert again.json()["operation"]["id"] == response.json()["operation"]["id"]
-    await teams.api.services.instances.orchestrator.wait(response.json()["operation"]["id"])
+    await teams.api.services.operations.wait(response.json()["operation"]["id"])
     after = await teams.get(instance["id"])
     assert after["state"] == "running" and after["host_id"] == instance["host_id"]
     assert "final snapshot failed" in after["state_reason"]

@@ -62,7 +62,7 @@ class Placed:
         return dict(response.json())
 
     async def wait(self, answered: dict[str, Any]) -> None:
-        await self.api.services.instances.orchestrator.wait(answered["operation"]["id"])
+        await self.api.services.operations.wait(answered["operation"]["id"])
 
     async def key_of(self, instance_id: str) -> tuple[bytes, RepositoryKey]:
         async with self.api.services.sessions() as session:
@@ -259,7 +259,7 @@ async def test_a_key_sealed_by_another_master_key_fails_the_wake_in_one_line(
     woken = await teams.http.post(
         f"/api/v1/instances/{instance['id']}/wake", headers=teams.owner.headers
     )
-    await teams.api.services.instances.orchestrator.wait(woken.json()["operation"]["id"])
+    await teams.api.services.operations.wait(woken.json()["operation"]["id"])
     after = await teams.get(instance["id"])
     assert after["state"] == "hibernated" and after["latest_snapshot_id"] == "snap-1"
     master_key = str(teams.api.services.repository_keys.master_key_path)
@@ -278,7 +278,7 @@ async def test_a_start_with_another_master_key_is_refused_in_one_line(
         api.services.providers.register(PaperProvider())
         owner = await sign_up(api.http)
         created = await api.http.post("/api/v1/instances", json=SPEC, headers=owner.headers)
-        await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        await api.services.operations.wait(created.json()["operation"]["id"])
     path = tmp_path / MASTER_KEY_FILE
     path.write_bytes(bytes(32))  # a different key file (its mode stays 0600)
     with pytest.raises(MasterKeyError) as caught:

@@ -39,7 +39,7 @@ async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
         created = await api.http.post("/api/v1/instances", json=SPEC, headers=owner.headers)
         ident = created.json()["id"]
         await accept_assign(agent)
-        await api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        await api.services.operations.wait(created.json()["operation"]["id"])
         started = await api.http.post(f"/api/v1/instances/{ident}/hibernate", headers=owner.headers)
         assert started.status_code == 202
         first = await next_command(agent)
@@ -63,7 +63,7 @@ async def test_a_hibernate_interrupted_by_a_restart_is_resumed(
                 )
             )
         )
-        await api.services.instances.orchestrator.wait(seen.json()["operation"]["id"])
+        await api.services.operations.wait(seen.json()["operation"]["id"])
         after = (await api.http.get(f"/api/v1/instances/{ident}", headers=owner.headers)).json()
         assert after["state"] == "hibernated" and after["host_id"] is None
         assert after["latest_snapshot_id"] == "snap-final"

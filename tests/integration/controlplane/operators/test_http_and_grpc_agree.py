@@ -90,7 +90,7 @@ async def settle(teams: Teams, *instances: dict[str, Any]) -> None:
     for instance in instances:
         current = await teams.get(instance["id"])
         if current["operation"]:
-            await teams.api.services.instances.orchestrator.wait(current["operation"]["id"])
+            await teams.api.services.operations.wait(current["operation"]["id"])
 
 
 async def test_hibernate(teams: Teams, admin: tuple[Any, str]) -> None:

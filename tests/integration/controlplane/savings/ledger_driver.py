@@ -1,5 +1,5 @@
 """Drives instance rows through state changes straight on the database, as the
-orchestrator does, at chosen times: the savings tests' way to write a ledger."""
+operation runner does, at chosen times: the savings tests' way to write a ledger."""
 
 from __future__ import annotations
 

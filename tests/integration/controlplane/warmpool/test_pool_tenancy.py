@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from tests.support.instances import SPEC, Teams
 from torpor.controlplane.db.models import InstanceRow, StandbyHostRow
-from torpor.controlplane.failover import placements
+from torpor.controlplane.instances import placements
 from torpor.controlplane.providers.base import HostSpec
 from torpor.controlplane.warmpool import rows
 from torpor.controlplane.warmpool.claiming import PoolClaims

@@ -193,7 +193,7 @@ async def test_a_wake_takes_a_ready_standby_instead_of_a_new_host(teams: Teams) 
     assert restore.restore.snapshot_id == "snap-1"
     assert restore.epoch == assign.assign.assignment.epoch
     await agent.send(_ok(restore.id))
-    await teams.api.services.instances.orchestrator.wait(woken.json()["operation"]["id"])
+    await teams.api.services.operations.wait(woken.json()["operation"]["id"])
     after = await teams.get(instance["id"])
     assert after["state"] == "running" and after["host_id"] == joined.host_id
     assert woken.json()["operation"]["id"] not in teams.paper.acquired  # no new host

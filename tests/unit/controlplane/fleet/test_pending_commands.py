@@ -13,7 +13,7 @@ import asyncio
 import pytest
 
 from torpor.controlplane.errors import DeadlineExceeded, Unavailable
-from torpor.controlplane.fleet.commands import PendingCommands
+from torpor.controlplane.fleet.pending import PendingCommands
 from torpor.controlplane.fleet.schemas import CommandResult
 
 pytestmark = pytest.mark.unit

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from torpor.controlplane.repository_keys.config import keyring_from
+from torpor.controlplane.configure import keyring_from
 from torpor.controlplane.repository_keys.master_key import (
     MASTER_KEY_BYTES,
     MASTER_KEY_FILE,

@@ -97,7 +97,7 @@ class Fleet:
         )
         assert created.status_code == 202, created.text
         await accept_assign(agent)
-        await self.api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+        await self.api.services.operations.wait(created.json()["operation"]["id"])
         await add_snapshot(self.api.services, created.json()["id"], "snap-1")
         return await self.get(created.json()["id"])
 
@@ -273,7 +273,7 @@ async def test_a_failover_without_a_snapshot_is_skipped(fleet: Fleet) -> None:
     old = await fleet.host()
     created = await fleet.api.http.post("/api/v1/instances", json=SPEC, headers=fleet.owner.headers)
     await accept_assign(old)
-    await fleet.api.services.instances.orchestrator.wait(created.json()["operation"]["id"])
+    await fleet.api.services.operations.wait(created.json()["operation"]["id"])
     await old.close()
     ident = created.json()["id"]
     for _ in range(100):

@@ -17,7 +17,7 @@ from torpor.common.timestamps import utc_now
 from ..db.models import InstanceRow, PlacementRow
 from ..providers.base import Placement
 from ..savings.ledger import with_price
-from ..warmpool.claims import placement_details
+from .standbys import placement_details
 
 ACQUIRED = "acquired"
 """Chosen by: a new host from the provider."""

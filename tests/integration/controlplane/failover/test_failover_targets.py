@@ -1,29 +1,61 @@
-"""Failover's edge cases found in review: a requested failover with nowhere to go leaves
-the instance running on its (working) host; a claim resumed after a crash gets back the
-standby it claimed, in whichever region; a partitioned old host whose release cannot be
-confirmed has fenced itself before the new one is assigned."""
+"""Where a failover goes (scripted agents on real gRPC streams, the paper provider placing
+them): readiness names the warm standby a failover would take; a draining host is never a
+target; a requested failover with nowhere to go leaves the instance running on its
+(working) host; a target step resumed after a crash gets back the standby it claimed, in
+whichever region."""
 
 from __future__ import annotations
-
-from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
-from tests.support.accounts import sign_up
-from tests.support.http import running_api
-from tests.support.instances import PaperProvider, lifecycle_settings, next_command
+from tests.support.instances import next_command
 from torpor.common.timestamps import utc_now
-from torpor.controlplane.db.models import HostRow, InstanceRow, OperationRow, StandbyHostRow
-from torpor.controlplane.errors import Unavailable
-from torpor.controlplane.failover import placements
+from torpor.controlplane.db.models import HostDrainRow, InstanceRow, OperationRow, StandbyHostRow
+from torpor.controlplane.instances import placements
 from torpor.controlplane.warmpool.schemas import PoolRequest
 
 from .test_failover import Fleet, answer, fleet
 
 pytestmark = pytest.mark.integration
 __all__ = ["fleet"]
+
+
+async def readiness(fleet: Fleet, ident: str) -> dict[str, object]:
+    path = f"/api/v1/failover/readiness/{ident}"
+    got = await fleet.api.http.get(path, headers=fleet.owner.headers)
+    assert got.status_code == 200, got.text
+    return dict(got.json())
+
+
+async def test_readiness_names_the_standby_a_failover_would_take(fleet: Fleet) -> None:
+    old = await fleet.host()
+    instance = await fleet.running(old)
+    before = await readiness(fleet, instance["id"])
+    assert before["warm_target"] is False and before["warm_target_host_id"] is None
+    warm = fleet.api.services.warmpool
+    fleet.paper.host_id = None  # the standby gets a host of its own
+    await warm.provision(PoolRequest("H100", 1, "paper-1", 1, 0))
+    await warm.reconciler.tick()
+    after = await readiness(fleet, instance["id"])
+    standby = (await warm.hosts())[0]
+    assert after["warm_target"] is True and after["warm_target_host_id"] == standby.host_id
+    assert after["warm_target_holds_latest"] is False  # it prefetched nothing yet
+    await old.close()
+
+
+async def test_a_draining_host_is_never_the_failover_target(fleet: Fleet) -> None:
+    old = await fleet.host()
+    instance = await fleet.running(old)
+    new = await fleet.host()  # the provider would place the next host here...
+    async with fleet.api.services.sessions.begin() as session:  # ...but it is being drained
+        session.add(HostDrainRow(host_id=new.host_id, started_at=utc_now(), started_by="ops"))
+    await old.close()
+    kinds = await fleet.kinds_after(instance["id"], "instance.failover_failed")
+    seen = await fleet.settled(instance["id"], "hibernated")
+    assert seen["host_id"] is None and "lease-2" in fleet.paper.released
+    assert "failover.target_chosen" not in kinds
+    await new.close()
 
 
 async def test_a_requested_failover_with_no_target_keeps_the_old_host(fleet: Fleet) -> None:
@@ -37,7 +69,7 @@ async def test_a_requested_failover_with_no_target_keeps_the_old_host(fleet: Fle
     last = await next_command(old)
     assert last.WhichOneof("kind") == "take_snapshot"
     await answer(old, last, snapshot_id="snap-last")
-    await fleet.api.services.instances.orchestrator.wait(asked.json()["operation"]["id"])
+    await fleet.api.services.operations.wait(asked.json()["operation"]["id"])
     seen = await fleet.settled(instance["id"])
     assert seen["host_id"] == old.host_id
     async with fleet.api.services.sessions() as session:
@@ -75,7 +107,7 @@ async def test_a_resumed_target_step_gets_back_its_other_region_standby(fleet: F
         row = await session.get(InstanceRow, instance["id"])
     assert row is not None
     operation = OperationRow(id="op-resumed", request_id="req-resumed")
-    steps = services.failover.steps
+    steps = services.failover_steps
     first, rule = await steps._choose(operation, row, old.host_id)
     assert rule == placements.STANDBY_OTHER_REGION
     async with services.sessions.begin() as session:  # a standby in its own region, now
@@ -90,42 +122,3 @@ async def test_a_resumed_target_step_gets_back_its_other_region_standby(fleet: F
         claimed = await session.scalars(select(StandbyHostRow.claim_request_id))
     assert [c for c in claimed if c] == ["req-resumed"]  # one standby claimed, none leaked
     await old.close()
-
-
-async def test_an_unconfirmed_old_host_has_fenced_itself_before_the_new_one_is_assigned(
-    tmp_path: Path, database_url: str
-) -> None:
-    settings = lifecycle_settings(
-        tmp_path,
-        database_url,
-        heartbeat_ttl_s=1.0,
-        heartbeat_grace_s=0.5,
-        fence_after_s=2.0,
-        fence_margin_s=1.0,
-    )
-    async with running_api(settings) as api:
-        paper = PaperProvider()
-        api.services.providers.register(paper)
-        fleet = Fleet(api, paper, await sign_up(api.http), [])
-        old = await fleet.host()
-        instance = await fleet.running(old)
-        new = await fleet.host()
-
-        async def cloud_api_down(lease_id: str, *, lost: bool = False) -> None:
-            raise Unavailable("the cloud API did not answer")
-
-        paper.release = cloud_api_down  # type: ignore[method-assign]
-        await old.close()  # partitioned: no Fence reaches it, its release is not confirmed
-        assign = await next_command(new)
-        assigned_at = utc_now()
-        assert assign.WhichOneof("kind") == "assign"
-        async with api.services.sessions() as session:
-            host = await session.get(HostRow, old.host_id)
-        assert host is not None and host.last_heartbeat_at is not None
-        assert assigned_at >= host.last_heartbeat_at + timedelta(seconds=3.0)
-        await answer(new, assign)
-        kinds = await fleet.kinds_after(instance["id"], "failover.waiting_for_fence")
-        assert "instance.release_failed" in kinds
-        await new.close()
-    for channel in fleet.channels:
-        await channel.close()

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.integration.controlplane.instances.test_failover import (
+from tests.integration.controlplane.failover.test_failover import (
     Fleet,
     LiveAgent,
     failover_settings,
@@ -239,7 +239,7 @@ async def test_a_requested_failover_with_no_target_leaves_a_fenced_instance_fenc
     assert last.WhichOneof("kind") == "take_snapshot"
     refused = agent_pb2.CommandResult(command_id=last.id, ok=False, fenced=True, error="fenced")
     await back.send(agent_pb2.AgentMessage(command_result=refused))
-    await fleet.api.services.instances.orchestrator.wait(asked.json()["operation"]["id"])
+    await fleet.api.services.operations.wait(asked.json()["operation"]["id"])
     await fleet.kinds_after(ident, "instance.failover_failed")
     seen = await fleet.get(ident)
     assert seen["state"] == "fenced"  # its host's work is still stopped: never "running"

@@ -1,20 +1,11 @@
-"""Commands in flight: futures keyed by command id, and the ping an operator can send."""
+"""Commands in flight: futures keyed by command id, resolved by the host's results."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import TYPE_CHECKING
 
-from ..errors import DeadlineExceeded, FailedPrecondition, TorporError
-
-if TYPE_CHECKING:
-    from .hub import AgentHub
-    from .service import HostService
-
-from .schemas import Command, CommandResult, Ping
-
-DEFAULT_PING_TIMEOUT_S = 5.0
+from ..errors import DeadlineExceeded, TorporError
+from .schemas import CommandResult
 
 
 class PendingCommands:
@@ -79,22 +70,3 @@ class PendingCommands:
         for _, future in list(self._futures.values()):
             if not future.done():
                 future.set_exception(error)
-
-
-class CommandService:
-    """Operator-facing commands; HTTP and gRPC both go through here."""
-
-    def __init__(self, hosts: HostService, hub: AgentHub) -> None:
-        self._hosts = hosts
-        self._hub = hub
-
-    async def ping(self, host_id: str, timeout_s: float = DEFAULT_PING_TIMEOUT_S) -> float:
-        """Round trip in milliseconds. NotFound: unknown host; FailedPrecondition: offline."""
-        await self._hosts.get(host_id)
-        started = time.monotonic()
-        result = await self._hub.send_command(host_id, Command(Ping("ping")), timeout_s)
-        if not result.ok:
-            raise FailedPrecondition(
-                f"host {host_id} answered the ping with an error: {result.error}"
-            )
-        return (time.monotonic() - started) * 1000

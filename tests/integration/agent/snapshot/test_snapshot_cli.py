@@ -122,7 +122,7 @@ def test_a_full_disk_is_one_line_and_the_repository_stays_valid(
 def test_sigkill_at_many_points_leaves_a_valid_repository_that_the_next_create_reuses(
     tmp_path: Path,
 ) -> None:
-    source = make_tree(tmp_path / "src", big_bytes=32 * 1024 * 1024)
+    source = make_tree(tmp_path / "src", big_bytes=16 * 1024 * 1024)
     config = write_config(tmp_path, source, str(tmp_path / "repo"), 'compression = "zstd:19"\n')
     started = time.monotonic()
     timing = last_json(snapshot(config, "create", "--json"))

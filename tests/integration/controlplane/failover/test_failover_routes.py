@@ -41,7 +41,7 @@ async def test_a_failover_that_cannot_restore_ends_hibernated(teams: Teams) -> N
     assert started.status_code == 202 and started.json()["state"] == "failing_over"
     again = await teams.http.post(path, headers=teams.owner.headers)  # idempotent meanwhile
     assert again.json()["operation"]["id"] == started.json()["operation"]["id"]
-    await teams.api.services.instances.orchestrator.wait(started.json()["operation"]["id"])
+    await teams.api.services.operations.wait(started.json()["operation"]["id"])
     after = await teams.get(instance["id"])
     assert after["state"] == "hibernated" and after["host_id"] is None
     assert after["latest_snapshot_id"] == "snap-1"  # the way back, untouched

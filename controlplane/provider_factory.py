@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..repository_keys.stored import InstanceKeys
-from ..services import Services
-from ..settings import Settings
-from .base import Provider
-from .local import LocalProvider, LocalSettings
-from .local.agent_config import IdleOverrides
+from .providers.base import Provider
+from .providers.local import LocalProvider, LocalSettings
+from .providers.local.agent_config import IdleOverrides
+from .repository_keys.stored import InstanceKeys
+from .services import Services
+from .settings import Settings
 
 ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 (names, not a bind)
 

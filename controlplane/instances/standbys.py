@@ -1,8 +1,9 @@
-"""The contract between warm pools and the operations that use them (wake, failover).
+"""What the lifecycle asks of warm pools (wake, failover), and what a claim records.
 
 A wake or a failover first asks for a standby host; only when none is ready does it
-acquire a new one from the provider. Kept apart from the pool's implementation so the
-orchestrator depends on this small interface alone.
+acquire a new one from the provider. The lifecycle owns this small interface;
+controlplane/warmpool implements it (`PoolClaims`), so the pools depend on the
+lifecycle and never the other way round.
 """
 
 from __future__ import annotations
