@@ -17,7 +17,7 @@ from google.protobuf import unknown_fields
 
 from torpor.proto.v1 import agent_pb2
 
-from .idle.outbox import Outbox
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from .config import ControlPlaneSection
 from .errors import PermanentError
 from .gpu.monitor import GpuMonitor
 from .identity import CredentialStore, HostCredential
-from .idle.outbox import Outbox
+from .outbox import Outbox
 from .stream import HostFacts, Session, SessionDeps, StreamFailed
 from .telemetry.host import HostProbe
 

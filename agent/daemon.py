@@ -23,11 +23,11 @@ from .fencing.assignment import AssignmentStore
 from .fencing.wiring import FencingAgent
 from .gpu.stack import start_gpu_stack
 from .identity import CredentialStore
-from .idle.outbox import Outbox
 from .idle.probes import MonitorFeed, NoGpus
 from .idle.wiring import IdleAgent, default_snapshotter, default_sources
 from .logs import configure_logging
 from .notify import SystemdNotifier
+from .outbox import Outbox
 from .preemption.signals import SignalSource
 from .preemption.watcher import PreemptionWatcher, source_of
 from .snapshot.claiming import CacheClaims

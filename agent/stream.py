@@ -24,7 +24,7 @@ from torpor.proto.v1 import agent_pb2, common_pb2
 from .commands import CommandDispatcher
 from .gpu import wire
 from .gpu.monitor import GpuMonitor
-from .idle.outbox import Outbox
+from .outbox import Outbox
 from .telemetry.host import HostProbe
 
 log = logging.getLogger(__name__)

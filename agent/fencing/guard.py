@@ -16,7 +16,7 @@ import logging
 
 from torpor.proto.v1 import agent_pb2
 
-from ..idle.clock import Clock
+from ..clock import Clock
 from .assignment import AssignmentStore, HeldAssignment
 
 log = logging.getLogger(__name__)

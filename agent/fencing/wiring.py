@@ -8,9 +8,9 @@ import logging
 
 from torpor.proto.v1 import agent_pb2
 
+from ..clock import Clock, SystemClock
 from ..config import AgentConfig
-from ..idle.clock import Clock, SystemClock
-from ..idle.outbox import Outbox
+from ..outbox import Outbox
 from ..snapshot.placement import CommitGuard
 from ..snapshot.store.base import StoreError
 from ..snapshot.store.open import RepositoryURLError, open_store

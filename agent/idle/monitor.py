@@ -13,15 +13,15 @@ from pathlib import Path
 
 from torpor.proto.v1 import agent_pb2
 
+from ..clock import Clock
 from ..gpu.model import GpuProbe, GpuSnapshot
-from .clock import Clock
+from ..outbox import Outbox
 from .decision import Decision
 from .explain import write_status
 from .gpu_signals import GpuSignals
 from .host_signals import HostSignals
 from .inhibitors import InhibitorStore, inhibitor_reading
 from .jupyter import JupyterSignal
-from .outbox import Outbox
 from .policy import IdlePolicy
 from .report import alert_event, idle_report
 from .sessions import SessionSignal

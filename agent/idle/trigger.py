@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..clock import Clock
 from ..snapshot.engine import Restored, Taken
 from ..snapshot.prefetch import Prefetched
-from .clock import Clock
 from .explain import duration
 from .hooks import hook_commands, run_hook
 from .settings import IdleSection

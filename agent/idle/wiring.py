@@ -9,20 +9,20 @@ import pydantic
 
 from torpor.proto.v1 import agent_pb2
 
+from ..clock import Clock, SystemClock
 from ..config import AgentConfig
 from ..gpu.model import GpuProbe
+from ..outbox import Outbox
 from ..snapshot.engine import SnapshotEngine
 from ..snapshot.placement import Placement, SnapshotFenced
 from ..snapshot.snapshotter import EngineSnapshotter, Post
 from ..snapshot.tenancy import CacheTenancy
-from .clock import Clock, SystemClock
 from .explain import summary
 from .gpu_signals import GpuSignals
 from .host_signals import HostSignals
 from .inhibitors import LOCK_FILE, InhibitorStore, inhibitor_reading
 from .jupyter import JupyterSignal, default_runtime_dirs, find_servers, kernel_of_pid
 from .monitor import IdleMonitor, IdleSources
-from .outbox import Outbox
 from .probes import default_gpu_probe
 from .sessions import SessionSignal
 from .trigger import (

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from torpor.common.timestamps import to_timestamp
 from torpor.proto.v1 import agent_pb2
 
-from ..idle.clock import Clock, SystemClock
-from ..idle.outbox import Outbox
+from ..clock import Clock, SystemClock
+from ..outbox import Outbox
 from .base import Notice, PreemptionSource
 from .file import FileSource
 from .imds import ImdsSource

@@ -439,7 +439,7 @@ class StandbyHostRow(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    """The provider's facts about the host (Placement.details: workspace, config, log), so
+    """The provider's facts about the host (Lease.details: workspace, config, log), so
     a claimed standby's placement has the shape of an acquired host's."""
 
 

@@ -46,7 +46,7 @@ from ..instances.runner import OperationRunner
 from ..instances.service import InstanceService
 from ..instances.states import Action, InstanceState
 from ..instances.timeouts import Timeouts
-from ..providers.base import Offer, Placement
+from ..providers.base import Lease, Offer
 from ..repository_keys.keyring import RepositoryKeyring
 from ..savings.ledger import PRICE_KEY
 
@@ -279,7 +279,7 @@ class Reassignment:
         )
 
 
-def _same_host(row: InstanceRow) -> Placement:
+def _same_host(row: InstanceRow) -> Lease:
     """The instance's current host as a placement, to begin the next epoch on it."""
     assert row.host_id is not None
     details = {str(k): str(v) for k, v in (row.placement or {}).items()}
@@ -288,4 +288,4 @@ def _same_host(row: InstanceRow) -> Placement:
     except ValueError:  # the placement keeps the price as recorded; the offer only carries it
         price = 0
     offer = Offer(row.provider, row.gpu_type, row.gpu_count, row.region, price)
-    return Placement(row.provider, row.lease_id or "", row.host_id, offer, details)
+    return Lease(row.provider, row.lease_id or "", row.host_id, offer, details)

@@ -40,7 +40,7 @@ from ..instances.standbys import StandbyClaims
 from ..instances.states import Action
 from ..instances.steps import DONE, Step
 from ..instances.timeouts import Timeouts
-from ..providers.base import HostSpec, Placement
+from ..providers.base import HostSpec, Lease
 from .fencing import FAILED_OVER
 from .policy import instance_settings
 
@@ -130,7 +130,7 @@ class FailoverSteps:
     async def _target(self, operation: OperationRow, instance: InstanceRow) -> str:
         old_host = str((operation.details or {}).get("old_host_id", ""))
         try:
-            placement, rule = await self._choose(operation, instance, old_host)
+            lease, rule = await self._choose(operation, instance, old_host)
         except TorporError as err:
             if self._old_host_serves(operation, old_host):
                 return await self._stay(operation, instance, old_host, err.message)
@@ -139,19 +139,19 @@ class FailoverSteps:
 
         async def move(session: AsyncSession, row: InstanceRow) -> None:
             await placements.end(session, row, FAILED_OVER)
-            await placements.begin(session, row, placement, rule, operation.id)
+            await placements.begin(session, row, lease, rule, operation.id)
 
         await self._recorder.advance(
-            operation.id, "release_old", move, new_host_id=placement.host_id, chosen_by=rule
+            operation.id, "release_old", move, new_host_id=lease.host_id, chosen_by=rule
         )
-        await self._placer.announce_claim(instance, placement, "failover")
-        message = f"failing {instance.id} over to host {placement.host_id} ({rule})"
+        await self._placer.announce_claim(instance, lease, "failover")
+        message = f"failing {instance.id} over to host {lease.host_id} ({rule})"
         await self._recorder.emit(
             instance,
             "failover.target_chosen",
             message,
             chosen_by=rule,
-            target_host_id=placement.host_id,
+            target_host_id=lease.host_id,
             epoch=str(instance.epoch + 1),
         )
         return "release_old"
@@ -176,7 +176,7 @@ class FailoverSteps:
 
     async def _choose(
         self, operation: OperationRow, instance: InstanceRow, old_host: str
-    ) -> tuple[Placement, str]:
+    ) -> tuple[Lease, str]:
         """Same-region standby, then (if allowed) any-region standby, then a new host."""
         spec = HostSpec(
             instance.gpu_type, instance.gpu_count, instance.region, instance_id=instance.id
@@ -328,10 +328,10 @@ class FailoverSteps:
         return max((began - taken.created_at).total_seconds(), 0.0)
 
 
-def _not_the_old(placement: Placement, old_host: str) -> Placement:
-    if placement.host_id == old_host:
+def _not_the_old(lease: Lease, old_host: str) -> Lease:
+    if lease.host_id == old_host:
         raise Unavailable(f"the only host offered is the one being left ({old_host})")
-    return placement
+    return lease
 
 
 def _when(text: str) -> datetime | None:

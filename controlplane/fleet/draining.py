@@ -1,7 +1,8 @@
 """Which hosts may take new placements: every one that is not being drained.
 
-Placement code (the warm pool's claim, failover's choice of a host) filters its host
-query with `placeable` or asks `is_draining`; `operators/drain.py` writes the rows."""
+The code that places instances (the warm pool's claim, failover's choice of a host)
+filters its host query with `placeable` or asks `is_draining`; `operators/drain.py`
+writes the rows."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from torpor.common.timestamps import utc_now
 
 from ..db.models import InstanceRow, PlacementRow
-from ..providers.base import Placement
+from ..providers.base import Lease
 from ..savings.ledger import with_price
 from .standbys import placement_details
 
@@ -27,18 +27,18 @@ STANDBY_OTHER_REGION = "standby_other_region"
 """Chosen by: a warm standby in another region (failover, where settings allow)."""
 
 
-def chosen_by(placement: Placement, region: str) -> str:
+def chosen_by(lease: Lease, region: str) -> str:
     """How a placement's host was chosen: a warm standby (in which region) or acquired."""
-    if not placement.details.get("standby"):
+    if not lease.details.get("standby"):
         return ACQUIRED
-    same = placement.offer.region == region
+    same = lease.offer.region == region
     return STANDBY_SAME_REGION if same else STANDBY_OTHER_REGION
 
 
 async def begin(
     session: AsyncSession,
     row: InstanceRow,
-    placement: Placement,
+    lease: Lease,
     chosen_by: str = ACQUIRED,
     operation_id: str | None = None,
 ) -> int:
@@ -49,9 +49,9 @@ async def begin(
         PlacementRow(
             instance_id=row.id,
             epoch=epoch,
-            host_id=placement.host_id,
-            lease_id=placement.lease_id,
-            provider=placement.provider,
+            host_id=lease.host_id,
+            lease_id=lease.lease_id,
+            provider=lease.provider,
             chosen_by=chosen_by,
             operation_id=operation_id,
             started_at=utc_now(),
@@ -59,11 +59,11 @@ async def begin(
         )
     )
     row.epoch = epoch
-    row.host_id, row.lease_id = placement.host_id, placement.lease_id
+    row.host_id, row.lease_id = lease.host_id, lease.lease_id
     row.placement = with_price(
-        placement_details(placement), placement.offer.price_per_hour_cents
+        placement_details(lease), lease.offer.price_per_hour_cents
     )  # one shape: acquired or claimed from a warm pool
-    row.provider = placement.provider  # a standby's pool may be another provider's
+    row.provider = lease.provider  # a standby's pool may be another provider's
     return epoch
 
 

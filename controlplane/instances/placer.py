@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import InstanceRow, OperationRow
 from ..errors import TorporError
-from ..providers.base import HostSpec, Placement
+from ..providers.base import HostSpec, Lease
 from ..repository_keys.keyring import RepositoryKeyring
 from ..repository_keys.wrapping import RepositoryKeyError
 from . import placements
@@ -49,41 +49,39 @@ class Placer:
             instance.gpu_type, instance.gpu_count, instance.region, instance_id=instance.id
         )
         try:
-            placement = await self._claim_standby(operation, spec)
-            if placement is None:
+            lease = await self._claim_standby(operation, spec)
+            if lease is None:
                 provider = self._providers.get(instance.provider)
-                placement = await provider.acquire(spec, request_id=operation.request_id or "")
+                lease = await provider.acquire(spec, request_id=operation.request_id or "")
         except TorporError as err:
             await self._rollback.placement_failed(operation, instance, err.message)
             return DONE
 
-        rule = placements.chosen_by(placement, instance.region)
+        rule = placements.chosen_by(lease, instance.region)
 
         async def place(session: AsyncSession, row: InstanceRow) -> None:
-            await placements.begin(session, row, placement, rule, operation.id)
+            await placements.begin(session, row, lease, rule, operation.id)
 
-        await self._recorder.advance(operation.id, "assign", place, lease_id=placement.lease_id)
-        await self.announce_claim(instance, placement, operation.kind)
+        await self._recorder.advance(operation.id, "assign", place, lease_id=lease.lease_id)
+        await self.announce_claim(instance, lease, operation.kind)
         return "assign"
 
-    async def announce_claim(
-        self, instance: InstanceRow, placement: Placement, purpose: str
-    ) -> None:
+    async def announce_claim(self, instance: InstanceRow, lease: Lease, purpose: str) -> None:
         """`warmpool.claimed` when the placement took a warm standby."""
-        event = claimed_event(instance.id, placement, purpose)
+        event = claimed_event(instance.id, lease, purpose)
         if event is not None:
             await self._recorder.publish(event)
 
-    async def _claim_standby(self, operation: OperationRow, spec: HostSpec) -> Placement | None:
+    async def _claim_standby(self, operation: OperationRow, spec: HostSpec) -> Lease | None:
         """A wake takes a warm standby first. "None to be had" is journalled before the
         provider is asked, so a wake resumed after a crash never claims one as well."""
         if operation.kind != "wake" or (operation.details or {}).get("standby") == "none":
             return None
         request_id = operation.request_id or ""
-        placement = await self._standbys.claim(spec, request_id=request_id)
-        if placement is None:
+        lease = await self._standbys.claim(spec, request_id=request_id)
+        if lease is None:
             await self._recorder.advance(operation.id, "acquire", standby="none")
-        return placement
+        return lease
 
     async def assign(self, operation: OperationRow, instance: InstanceRow) -> str:
         """Tells the new host which instance and epoch it serves, before anything else. An

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..events.schemas import Event
-from ..providers.base import HostSpec, Placement
+from ..providers.base import HostSpec, Lease
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class StandbyClaims(Protocol):
         request_id: str,
         avoid_host_id: str | None = None,
         any_region: bool = False,
-    ) -> Placement | None:
+    ) -> Lease | None:
         """A ready standby host for `spec` (same GPU type and count; same region unless
         `any_region`), taken out of its pool and handed to `spec.instance_id`; None when
         none is ready. Never the host `avoid_host_id` (the one the instance is leaving).
@@ -59,7 +59,7 @@ class NoStandbys:
         request_id: str,
         avoid_host_id: str | None = None,
         any_region: bool = False,
-    ) -> Placement | None:
+    ) -> Lease | None:
         return None
 
     async def peek(
@@ -72,26 +72,26 @@ POOL_KEYS = ("standby", "pool")
 """What a placement says of the warm pool its host came from: empty for an acquired host."""
 
 
-def placement_details(placement: Placement) -> dict[str, str]:
+def placement_details(lease: Lease) -> dict[str, str]:
     """The details an instance's placement records, one shape whatever its source: the
     provider's facts about the host (the local provider's `workspace`, `config`, `log`,
     `repository`), and `standby` and `pool` — a claimed standby's ids, "" for a host
     acquired for the instance (the savings ledger adds `price_per_hour_cents`)."""
-    return {key: "" for key in POOL_KEYS} | dict(placement.details)
+    return {key: "" for key in POOL_KEYS} | dict(lease.details)
 
 
-def claimed_event(instance_id: str, placement: Placement, purpose: str) -> Event | None:
+def claimed_event(instance_id: str, lease: Lease, purpose: str) -> Event | None:
     """`warmpool.claimed` when `placement` came from a standby (None for a new host);
     `purpose` is the operation that claimed it (wake, failover)."""
-    standby = str(placement.details.get("standby", ""))
+    standby = str(lease.details.get("standby", ""))
     if not standby:
         return None
-    pool = str(placement.details.get("pool", ""))
+    pool = str(lease.details.get("pool", ""))
     return Event(
         "warmpool.claimed",
-        f"standby {standby} (host {placement.host_id}) of pool {pool} claimed by "
+        f"standby {standby} (host {lease.host_id}) of pool {pool} claimed by "
         f"{instance_id} for {purpose}",
-        host_id=placement.host_id,
+        host_id=lease.host_id,
         instance_id=instance_id,
         attributes={"pool_id": pool, "standby_id": standby, "purpose": purpose},
     )

@@ -40,7 +40,7 @@ class HostSpec:
 
 
 @dataclass(frozen=True)
-class Placement:
+class Lease:
     """A host a provider acquired for one instance."""
 
     provider: str
@@ -72,7 +72,7 @@ class Provider(Protocol):
         """Every (gpu type, count, region) this provider can place, with its price."""
         ...
 
-    async def acquire(self, spec: HostSpec, *, request_id: str) -> Placement:
+    async def acquire(self, spec: HostSpec, *, request_id: str) -> Lease:
         """A new host for `spec`, its agent joined (the host id known). A second call with
         the same `request_id` returns the same placement instead of a second host.
 

@@ -29,7 +29,7 @@ from ..instances.providers import Providers
 from ..instances.repositories import REPOSITORY_KEY, repository_url
 from ..instances.standbys import WarmTarget
 from ..instances.states import InstanceState
-from ..providers.base import HostSpec, Offer, Placement
+from ..providers.base import HostSpec, Lease, Offer
 from .cost import charge_closed
 from .schemas import CLAIMED, READY
 
@@ -55,7 +55,7 @@ class PoolClaims:
         request_id: str,
         avoid_host_id: str | None = None,
         any_region: bool = False,
-    ) -> Placement | None:
+    ) -> Lease | None:
         async with self._sessions.begin() as session:
             row = await self._already(session, request_id)
             if row is None:
@@ -68,7 +68,7 @@ class PoolClaims:
         if self._on_claim is not None:
             self._on_claim()  # the pool is short now: replace the standby soon
         log.info("standby %s (host %s) claimed by %s", row.id, row.host_id, spec.instance_id)
-        return self._placement(row, spec.instance_id)
+        return self._lease_of(row, spec.instance_id)
 
     async def peek(
         self, spec: HostSpec, *, avoid_host_id: str | None = None, any_region: bool = False
@@ -150,9 +150,9 @@ class PoolClaims:
         await charge_closed(session, row, now)
         return True
 
-    def _placement(self, row: StandbyHostRow, instance_id: str) -> Placement:
+    def _lease_of(self, row: StandbyHostRow, instance_id: str) -> Lease:
         """The provider's facts about the host as its acquire gave them (workspace,
-        config, log: the shape of an acquired host's placement), the instance's repository
+        config, log: the shape of an acquired host's lease), the instance's repository
         instead of the standby's own, and which standby of which pool it was."""
         assert row.host_id is not None and row.lease_id is not None
         provider = self._providers.get(row.provider)
@@ -164,7 +164,7 @@ class PoolClaims:
         repository = repository_url(provider, instance_id) if instance_id else ""
         if repository:
             details[REPOSITORY_KEY] = repository
-        return Placement(row.provider, row.lease_id, row.host_id, offer, details)
+        return Lease(row.provider, row.lease_id, row.host_id, offer, details)
 
 
 async def _serving(session: AsyncSession, instance_id: str, *, shared: bool = True) -> set[str]:

@@ -4,7 +4,7 @@ never declared lost and its instance never fails over; cutting the proxy (a part
 then makes the host lost and the instance fail over.
 
 The heartbeat is a quarter of the default interval (interval 1.25 s, ttl 2.5 s, grace
-2.5 s), the jitter up to 1 s and the jittered stretch 15 s, so the test takes ~40 s; the
+2.5 s), the jitter up to 1 s and the jittered stretch 15 s, so the test takes under a minute; the
 margin keeps the proportions of the benchmark's jitter run (`python -m bench.failover`):
 lost after 5 s of silence, heartbeats at most 2.25 s apart. SQLite only: detection does
 not touch the database kind.

@@ -22,9 +22,9 @@ from torpor.agent.idle.host_signals import Counters, HostSignals
 from torpor.agent.idle.inhibitors import InhibitorStore
 from torpor.agent.idle.jupyter import JupyterServer, JupyterSignal
 from torpor.agent.idle.monitor import IdleMonitor, IdleSources
-from torpor.agent.idle.outbox import Outbox
 from torpor.agent.idle.sessions import SessionSignal, Terminal
 from torpor.agent.idle.settings import IdleSection
+from torpor.agent.outbox import Outbox
 
 START_WALL = 1_700_000_000.0
 GIB = 1024**3

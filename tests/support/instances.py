@@ -26,7 +26,7 @@ from torpor.controlplane.db.models import InstanceRow, MembershipRow, UserRow
 from torpor.controlplane.errors import Unavailable
 from torpor.controlplane.instances.agents import Taken
 from torpor.controlplane.instances.snapshots import record
-from torpor.controlplane.providers.base import HostSpec, Offer, Placement
+from torpor.controlplane.providers.base import HostSpec, Lease, Offer
 from torpor.controlplane.services import Services
 from torpor.controlplane.settings import Settings
 from torpor.proto.v1 import agent_pb2
@@ -41,7 +41,7 @@ class PaperProvider:
     confirms_release: bool = False
     """Like an operator's own machines: hosts get the self-fence bound (tests of fencing
     set it True to play a cloud whose terminate is final)."""
-    acquired: dict[str, Placement] = field(default_factory=dict)
+    acquired: dict[str, Lease] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
     killed: list[str] = field(default_factory=list)
     """Leases released with `lost=True` (killed outright: a host declared lost)."""
@@ -54,12 +54,12 @@ class PaperProvider:
     async def offers(self) -> list[Offer]:
         return [H100]
 
-    async def acquire(self, spec: HostSpec, *, request_id: str) -> Placement:
+    async def acquire(self, spec: HostSpec, *, request_id: str) -> Lease:
         if self.refuse:
             raise Unavailable("no paper host can be had now")
         if request_id not in self.acquired:
             lease = f"lease-{len(self.acquired) + 1}"
-            self.acquired[request_id] = Placement(
+            self.acquired[request_id] = Lease(
                 "paper", lease, self.host_id or f"h-paper-{lease}", H100, {"workspace": "/x"}
             )
         return self.acquired[request_id]

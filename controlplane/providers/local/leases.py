@@ -1,4 +1,4 @@
-"""Lease records: what the local provider started, on disk so a restart finds it again.
+"""LeaseRecord records: what the local provider started, on disk so a restart finds it again.
 
 One JSON file per lease, replaced atomically (temp, fsync, rename), written before the
 agent starts: a control plane that dies at any point leaves a record that `acquire` with
@@ -18,7 +18,7 @@ SUFFIX = ".json"
 
 
 @dataclass
-class Lease:
+class LeaseRecord:
     lease_id: str
     request_id: str
     instance_id: str
@@ -36,7 +36,7 @@ class Lease:
     """Known once the agent joined."""
 
     def __repr__(self) -> str:  # never log the join token
-        return f"Lease({self.lease_id!r}, request={self.request_id!r}, host={self.host_id!r})"
+        return f"LeaseRecord({self.lease_id!r}, request={self.request_id!r}, host={self.host_id!r})"
 
 
 class LeaseStore:
@@ -46,22 +46,22 @@ class LeaseStore:
     def _path(self, lease_id: str) -> Path:
         return self._folder / f"{lease_id}{SUFFIX}"
 
-    def put(self, lease: Lease) -> None:
+    def put(self, lease: LeaseRecord) -> None:
         atomic_write_text(self._path(lease.lease_id), json.dumps(asdict(lease), indent=2))
 
-    def get(self, lease_id: str) -> Lease | None:
+    def get(self, lease_id: str) -> LeaseRecord | None:
         try:
-            return Lease(**json.loads(self._path(lease_id).read_text(encoding="utf-8")))
+            return LeaseRecord(**json.loads(self._path(lease_id).read_text(encoding="utf-8")))
         except FileNotFoundError:
             return None
 
-    def all(self) -> list[Lease]:
+    def all(self) -> list[LeaseRecord]:
         if not self._folder.is_dir():
             return []
         paths = sorted(self._folder.glob(f"*{SUFFIX}"))
-        return [Lease(**json.loads(path.read_text(encoding="utf-8"))) for path in paths]
+        return [LeaseRecord(**json.loads(path.read_text(encoding="utf-8"))) for path in paths]
 
-    def by_request(self, request_id: str) -> Lease | None:
+    def by_request(self, request_id: str) -> LeaseRecord | None:
         return next((lease for lease in self.all() if lease.request_id == request_id), None)
 
     def delete(self, lease_id: str) -> None:

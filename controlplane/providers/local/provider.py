@@ -28,12 +28,12 @@ from ...fleet.hub import AgentHub
 from ...fleet.service import HostService
 from ...identity.join_tokens import JoinTokenService
 from ...repository_keys.secret import RepositoryKey
-from ..base import HostSpec, Offer, Placement
+from ..base import HostSpec, Lease, Offer
 from . import processes, snapshots
 from .agent_config import IdleOverrides, render, write_config
 from .gpus import write_scenario
 from .layout import Layout
-from .leases import Lease, LeaseStore
+from .leases import LeaseRecord, LeaseStore
 from .nvml import LIBRARY_NAME, SCENARIO_ENV, NvmlBuildError, build_nvml_double
 from .prices import PROVIDER, load_offers, match_offer
 
@@ -96,7 +96,7 @@ class LocalProvider:
     async def offers(self) -> list[Offer]:
         return list(self._offers)
 
-    async def acquire(self, spec: HostSpec, *, request_id: str) -> Placement:
+    async def acquire(self, spec: HostSpec, *, request_id: str) -> Lease:
         offer = match_offer(self._offers, spec.gpu_type, spec.gpu_count, spec.region)
         async with self._locks[f"request:{request_id}"]:
             lease = self._leases.by_request(request_id)
@@ -114,7 +114,7 @@ class LocalProvider:
                 )
             async with self._locks[lease.lease_id]:
                 await self._start(lease)
-            return self._placement(lease, offer)
+            return self._lease_of(lease, offer)
 
     async def release(self, lease_id: str, *, lost: bool = False) -> None:
         """Stops the host's agent (SIGTERM, SIGKILL after `stop_timeout_s`; `lost`: SIGKILL
@@ -156,11 +156,11 @@ class LocalProvider:
 
     # ---- acquire ---------------------------------------------------------------------
 
-    async def _new_lease(self, spec: HostSpec, offer: Offer, request_id: str) -> Lease:
+    async def _new_lease(self, spec: HostSpec, offer: Offer, request_id: str) -> LeaseRecord:
         lease_id = f"local-{uuid.uuid4().hex[:12]}"
         gpus = await self._nvml_folder() is not None
         token = await self._join_tokens.create(JOIN_TOKEN_TTL_S, note=f"local host {lease_id}")
-        lease = Lease(
+        lease = LeaseRecord(
             lease_id=lease_id,
             request_id=request_id,
             instance_id=spec.instance_id or lease_id,
@@ -180,7 +180,7 @@ class LocalProvider:
         write_config(host, self._config_text(lease))
         return lease
 
-    def _config_text(self, lease: Lease) -> str:
+    def _config_text(self, lease: LeaseRecord) -> str:
         labels = {
             "provider": PROVIDER,
             "lease": lease.lease_id,
@@ -199,7 +199,7 @@ class LocalProvider:
             idle=self._settings.idle,
         )
 
-    async def _start(self, lease: Lease) -> None:
+    async def _start(self, lease: LeaseRecord) -> None:
         """Starts the agent unless it runs, then waits until it is connected. A new host
         that fails is removed whole; one that had connected before keeps its folder (its
         workspace may hold work) and its lease, for release to clean up."""
@@ -224,7 +224,7 @@ class LocalProvider:
                 await self._destroy(lease)
             raise
 
-    async def _connected(self, lease: Lease, since: datetime | None) -> bool:
+    async def _connected(self, lease: LeaseRecord, since: datetime | None) -> bool:
         """The host's stream is up (and, for an agent just started, opened after `since`)."""
         if not lease.host_id or not self._hub.is_connected(lease.host_id):
             return False
@@ -233,7 +233,7 @@ class LocalProvider:
         connected_at = (await self._hosts.get(lease.host_id)).connected_at
         return connected_at is not None and connected_at >= since
 
-    async def _wait_connected(self, lease: Lease, since: datetime | None) -> None:
+    async def _wait_connected(self, lease: LeaseRecord, since: datetime | None) -> None:
         host = self._layout.host(lease.lease_id)
         deadline = asyncio.get_running_loop().time() + self._settings.start_timeout_s
         while True:
@@ -255,7 +255,7 @@ class LocalProvider:
                 )
             await asyncio.sleep(POLL_S)
 
-    def _agent_env(self, lease: Lease) -> dict[str, str]:
+    def _agent_env(self, lease: LeaseRecord) -> dict[str, str]:
         """This process's environment for the agent, less any repository key it inherited:
         an agent's keys come only from its Assign, Restore and Prefetch commands."""
         env = snapshots.cli_environment(None)
@@ -276,9 +276,9 @@ class LocalProvider:
         self._nvml_checked = True
         return self._nvml
 
-    def _placement(self, lease: Lease, offer: Offer) -> Placement:
+    def _lease_of(self, lease: LeaseRecord, offer: Offer) -> Lease:
         host = self._layout.host(lease.lease_id)
-        return Placement(
+        return Lease(
             provider=PROVIDER,
             lease_id=lease.lease_id,
             host_id=lease.host_id,
@@ -293,7 +293,7 @@ class LocalProvider:
 
     # ---- release ---------------------------------------------------------------------
 
-    async def _destroy(self, lease: Lease, *, lost: bool = False) -> None:
+    async def _destroy(self, lease: LeaseRecord, *, lost: bool = False) -> None:
         """Stops (or, `lost`, kills) the agent, deletes the host's folder, then forgets the
         lease (in that order: a crash part way leaves a record the next release finishes)."""
         host = self._layout.host(lease.lease_id)

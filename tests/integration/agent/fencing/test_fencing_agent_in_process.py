@@ -15,7 +15,7 @@ from torpor.agent.config import AgentConfig
 from torpor.agent.fencing.assignment import AssignmentStore
 from torpor.agent.fencing.claims import claim_key
 from torpor.agent.fencing.wiring import FencingAgent
-from torpor.agent.idle.outbox import Outbox
+from torpor.agent.outbox import Outbox
 from torpor.agent.snapshot.snapshotter import EngineSnapshotter
 from torpor.agent.snapshot.store.local import LocalStore
 from torpor.proto.v1 import agent_pb2

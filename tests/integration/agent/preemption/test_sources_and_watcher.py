@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from tests.support.idle import ManualClock
 from torpor.agent.config import AgentConfig
-from torpor.agent.idle.outbox import Outbox
+from torpor.agent.outbox import Outbox
 from torpor.agent.preemption.base import Notice
 from torpor.agent.preemption.file import FileSource
 from torpor.agent.preemption.imds import ImdsSource
